@@ -1,0 +1,448 @@
+//! Search ASTs → SQL fragments. Dialect-neutral: the text uses `?` placeholders and only
+//! constructs that SQLite, PostgreSQL and MySQL share (EXISTS subqueries, CASE, LOWER, LIKE);
+//! where dialects differ the [`Dialect`] decides. Values never enter the SQL text: they are
+//! bound parameters, so a filter cannot inject SQL.
+
+use ferroflow_search::{Comparator, Comparison, EntityType, OrderBy, Value};
+
+/// The SQL flavours Ferroflow targets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    Sqlite,
+    Postgres,
+    Mysql,
+}
+
+impl Dialect {
+    /// Case-sensitive LIKE. SQLite connections run with `case_sensitive_like = ON`
+    /// (as MLflow sets them); MySQL's default collation would ignore case, hence BINARY.
+    fn like(self, column: &str) -> String {
+        match self {
+            Dialect::Sqlite | Dialect::Postgres => format!("{column} LIKE ?"),
+            Dialect::Mysql => format!("{column} LIKE BINARY ?"),
+        }
+    }
+
+    /// Case-insensitive LIKE on every dialect.
+    fn ilike(self, column: &str) -> String {
+        format!("LOWER({column}) LIKE LOWER(?)")
+    }
+
+    /// Rewrites `?` placeholders into the dialect's form (`$1, $2, ...` on PostgreSQL).
+    pub fn placeholders(self, sql: &str) -> String {
+        match self {
+            Dialect::Sqlite | Dialect::Mysql => sql.to_string(),
+            Dialect::Postgres => {
+                let mut out = String::with_capacity(sql.len() + 16);
+                let mut n = 0;
+                for c in sql.chars() {
+                    if c == '?' {
+                        n += 1;
+                        out.push('$');
+                        out.push_str(&n.to_string());
+                    } else {
+                        out.push(c);
+                    }
+                }
+                out
+            }
+        }
+    }
+}
+
+/// A bound parameter.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SqlValue {
+    Int(i64),
+    Real(f64),
+    Text(String),
+}
+
+/// SQL text with its bound parameters, built up in order.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Fragment {
+    pub sql: String,
+    pub params: Vec<SqlValue>,
+}
+
+impl Fragment {
+    fn push(&mut self, sql: &str) {
+        self.sql.push_str(sql);
+    }
+    fn bind(&mut self, v: SqlValue) {
+        self.params.push(v);
+    }
+}
+
+fn comparator_sql(c: Comparator) -> &'static str {
+    match c {
+        Comparator::Eq => "=",
+        Comparator::Ne => "!=",
+        Comparator::Lt => "<",
+        Comparator::Le => "<=",
+        Comparator::Gt => ">",
+        Comparator::Ge => ">=",
+        // The parser only lets these reach string handling below.
+        Comparator::Like
+        | Comparator::ILike
+        | Comparator::In
+        | Comparator::NotIn
+        | Comparator::IsNull
+        | Comparator::IsNotNull => "=",
+    }
+}
+
+/// `column <op> value` for a string-valued column, appending to `f`.
+fn string_condition(f: &mut Fragment, dialect: Dialect, column: &str, cmp: Comparator, value: &Value) {
+    match (cmp, value) {
+        (Comparator::Like, Value::String(s)) => {
+            f.push(&dialect.like(column));
+            f.bind(SqlValue::Text(s.clone()));
+        }
+        (Comparator::ILike, Value::String(s)) => {
+            f.push(&dialect.ilike(column));
+            f.bind(SqlValue::Text(s.clone()));
+        }
+        (Comparator::In | Comparator::NotIn, Value::List(items)) => {
+            if items.is_empty() {
+                // `IN ()` is not valid SQL; an empty list matches nothing (NOT IN: everything).
+                f.push(if cmp == Comparator::In { "1 = 0" } else { "1 = 1" });
+                return;
+            }
+            f.push(column);
+            f.push(if cmp == Comparator::In { " IN (" } else { " NOT IN (" });
+            for (i, item) in items.iter().enumerate() {
+                f.push(if i == 0 { "?" } else { ", ?" });
+                f.bind(SqlValue::Text(item.clone()));
+            }
+            f.push(")");
+        }
+        (Comparator::IsNull, _) => {
+            f.push(column);
+            f.push(" IS NULL");
+        }
+        (Comparator::IsNotNull, _) => {
+            f.push(column);
+            f.push(" IS NOT NULL");
+        }
+        (_, v) => {
+            f.push(column);
+            f.push(" ");
+            f.push(comparator_sql(cmp));
+            f.push(" ?");
+            f.bind(match v {
+                Value::Number(n) => SqlValue::Real(*n),
+                Value::String(s) => SqlValue::Text(s.clone()),
+                Value::List(l) => SqlValue::Text(l.join(",")),
+                Value::Null => SqlValue::Text(String::new()),
+            });
+        }
+    }
+}
+
+fn numeric_value(value: &Value) -> SqlValue {
+    match value {
+        Value::Number(n) if n.fract() == 0.0 && n.abs() < 9.0e15 => SqlValue::Int(*n as i64),
+        Value::Number(n) => SqlValue::Real(*n),
+        Value::String(s) => s
+            .parse::<i64>()
+            .map(SqlValue::Int)
+            .unwrap_or_else(|_| SqlValue::Text(s.clone())),
+        Value::List(_) | Value::Null => SqlValue::Int(0),
+    }
+}
+
+/// The `runs` column behind a run attribute name (the parser gives canonical names).
+fn run_attribute_column(name: &str) -> Option<&'static str> {
+    Some(match name {
+        "run_id" => "runs.run_uuid",
+        "run_name" => "runs.name",
+        "status" => "runs.status",
+        "user_id" => "runs.user_id",
+        "artifact_uri" => "runs.artifact_uri",
+        "start_time" | "created" => "runs.start_time",
+        "end_time" => "runs.end_time",
+        "lifecycle_stage" => "runs.lifecycle_stage",
+        "experiment_id" => "runs.experiment_id",
+        _ => return None,
+    })
+}
+
+fn is_numeric_run_attribute(name: &str) -> bool {
+    matches!(name, "start_time" | "created" | "end_time")
+}
+
+/// Compiles a runs/search filter into a condition on the `runs` table (joined with AND).
+pub fn run_filter(dialect: Dialect, clauses: &[Comparison]) -> Fragment {
+    let mut f = Fragment::default();
+    for (i, c) in clauses.iter().enumerate() {
+        if i > 0 {
+            f.push(" AND ");
+        }
+        let name = c.key.name.as_str();
+        match c.key.entity {
+            EntityType::Metric => {
+                // Metrics compare against the run's latest value; NaN never matches a
+                // numeric comparison.
+                f.push("EXISTS (SELECT 1 FROM latest_metrics lm WHERE lm.run_uuid = runs.run_uuid AND lm.\"key\" = ? AND lm.is_nan = ");
+                f.bind(SqlValue::Text(name.to_string()));
+                f.push(bool_literal(dialect, false));
+                f.push(" AND lm.value ");
+                f.push(comparator_sql(c.comparator));
+                f.push(" ?)");
+                f.bind(match &c.value {
+                    Value::Number(n) => SqlValue::Real(*n),
+                    other => numeric_value(other),
+                });
+            }
+            EntityType::Param | EntityType::Tag => {
+                let table = if c.key.entity == EntityType::Param { "params" } else { "tags" };
+                match c.comparator {
+                    Comparator::IsNull => {
+                        f.push(&format!("NOT EXISTS (SELECT 1 FROM {table} e WHERE e.run_uuid = runs.run_uuid AND e.\"key\" = ?)"));
+                        f.bind(SqlValue::Text(name.to_string()));
+                    }
+                    Comparator::IsNotNull => {
+                        f.push(&format!("EXISTS (SELECT 1 FROM {table} e WHERE e.run_uuid = runs.run_uuid AND e.\"key\" = ?)"));
+                        f.bind(SqlValue::Text(name.to_string()));
+                    }
+                    _ => {
+                        f.push(&format!("EXISTS (SELECT 1 FROM {table} e WHERE e.run_uuid = runs.run_uuid AND e.\"key\" = ? AND "));
+                        f.bind(SqlValue::Text(name.to_string()));
+                        string_condition(&mut f, dialect, "e.value", c.comparator, &c.value);
+                        f.push(")");
+                    }
+                }
+            }
+            EntityType::Attribute => {
+                let column = run_attribute_column(name).unwrap_or("runs.run_uuid");
+                if is_numeric_run_attribute(name) {
+                    f.push(column);
+                    f.push(" ");
+                    f.push(comparator_sql(c.comparator));
+                    f.push(" ?");
+                    f.bind(numeric_value(&c.value));
+                } else {
+                    string_condition(&mut f, dialect, column, c.comparator, &c.value);
+                }
+            }
+            EntityType::Dataset => {
+                f.push("EXISTS (SELECT 1 FROM inputs i JOIN datasets d ON d.dataset_uuid = i.source_id");
+                if name == "context" {
+                    f.push(" JOIN input_tags it ON it.input_uuid = i.input_uuid AND it.name = 'mlflow.data.context'");
+                }
+                f.push(" WHERE i.source_type = 'DATASET' AND i.destination_type = 'RUN' AND i.destination_id = runs.run_uuid AND ");
+                let column = match name {
+                    "digest" => "d.digest",
+                    "context" => "it.value",
+                    _ => "d.name",
+                };
+                string_condition(&mut f, dialect, column, c.comparator, &c.value);
+                f.push(")");
+            }
+        }
+    }
+    f
+}
+
+fn bool_literal(dialect: Dialect, v: bool) -> &'static str {
+    match (dialect, v) {
+        (Dialect::Postgres, true) => "true",
+        (Dialect::Postgres, false) => "false",
+        (_, true) => "1",
+        (_, false) => "0",
+    }
+}
+
+/// ORDER BY for runs/search: joins (LEFT JOINs on the ordered metrics/params/tags), the
+/// ORDER BY list, and their parameters. NULLs (and NaN metrics) always sort last, then
+/// MLflow's tie-breakers: `start_time DESC` unless ordered already, then `run_uuid`.
+pub fn run_order_by(dialect: Dialect, order_by: &[OrderBy]) -> (Fragment, String) {
+    let mut joins = Fragment::default();
+    let mut order: Vec<String> = Vec::new();
+    let mut has_start_time = false;
+    for (i, o) in order_by.iter().enumerate() {
+        let dir = if o.ascending { "ASC" } else { "DESC" };
+        let name = o.key.name.as_str();
+        match o.key.entity {
+            EntityType::Metric => {
+                let alias = format!("o{i}");
+                joins.push(&format!(
+                    " LEFT JOIN latest_metrics {alias} ON {alias}.run_uuid = runs.run_uuid AND {alias}.\"key\" = ?"
+                ));
+                joins.bind(SqlValue::Text(name.to_string()));
+                let nan = bool_literal(dialect, true);
+                order.push(format!(
+                    "CASE WHEN {alias}.is_nan = {nan} THEN 1 WHEN {alias}.value IS NULL THEN 2 ELSE 0 END"
+                ));
+                order.push(format!("{alias}.value {dir}"));
+            }
+            EntityType::Param | EntityType::Tag => {
+                let table = if o.key.entity == EntityType::Param { "params" } else { "tags" };
+                let alias = format!("o{i}");
+                joins.push(&format!(
+                    " LEFT JOIN {table} {alias} ON {alias}.run_uuid = runs.run_uuid AND {alias}.\"key\" = ?"
+                ));
+                joins.bind(SqlValue::Text(name.to_string()));
+                order.push(format!("CASE WHEN {alias}.value IS NULL THEN 1 ELSE 0 END"));
+                order.push(format!("{alias}.value {dir}"));
+            }
+            EntityType::Attribute | EntityType::Dataset => {
+                let column = run_attribute_column(name).unwrap_or("runs.start_time");
+                if column == "runs.start_time" {
+                    has_start_time = true;
+                }
+                order.push(format!("CASE WHEN {column} IS NULL THEN 1 ELSE 0 END"));
+                order.push(format!("{column} {dir}"));
+            }
+        }
+    }
+    if !has_start_time {
+        order.push("runs.start_time DESC".to_string());
+    }
+    order.push("runs.run_uuid ASC".to_string());
+    (joins, order.join(", "))
+}
+
+/// WHERE conditions for experiments/search.
+pub fn experiment_filter(dialect: Dialect, clauses: &[Comparison]) -> Fragment {
+    let mut f = Fragment::default();
+    for (i, c) in clauses.iter().enumerate() {
+        if i > 0 {
+            f.push(" AND ");
+        }
+        match c.key.entity {
+            EntityType::Tag => match c.comparator {
+                Comparator::IsNull | Comparator::IsNotNull => {
+                    let neg = if c.comparator == Comparator::IsNull { "NOT " } else { "" };
+                    f.push(&format!("{neg}EXISTS (SELECT 1 FROM experiment_tags t WHERE t.experiment_id = experiments.experiment_id AND t.\"key\" = ?)"));
+                    f.bind(SqlValue::Text(c.key.name.clone()));
+                }
+                _ => {
+                    f.push("EXISTS (SELECT 1 FROM experiment_tags t WHERE t.experiment_id = experiments.experiment_id AND t.\"key\" = ? AND ");
+                    f.bind(SqlValue::Text(c.key.name.clone()));
+                    string_condition(&mut f, dialect, "t.value", c.comparator, &c.value);
+                    f.push(")");
+                }
+            },
+            _ => {
+                let name = c.key.name.as_str();
+                match name {
+                    "creation_time" | "last_update_time" | "experiment_id" => {
+                        f.push(&format!("experiments.{name} {} ?", comparator_sql(c.comparator)));
+                        f.bind(numeric_value(&c.value));
+                    }
+                    _ => string_condition(&mut f, dialect, "experiments.name", c.comparator, &c.value),
+                }
+            }
+        }
+    }
+    f
+}
+
+/// ORDER BY for experiments/search; default `creation_time DESC`, tie-break `experiment_id`.
+pub fn experiment_order_by(order_by: &[OrderBy]) -> String {
+    let mut order: Vec<String> = Vec::new();
+    let mut has_id = false;
+    for o in order_by {
+        let dir = if o.ascending { "ASC" } else { "DESC" };
+        let column = match o.key.name.as_str() {
+            "experiment_id" => {
+                has_id = true;
+                "experiments.experiment_id"
+            }
+            "creation_time" => "experiments.creation_time",
+            "last_update_time" => "experiments.last_update_time",
+            _ => "experiments.name",
+        };
+        order.push(format!("CASE WHEN {column} IS NULL THEN 1 ELSE 0 END, {column} {dir}"));
+    }
+    if order_by.is_empty() {
+        order.push("experiments.creation_time DESC".to_string());
+    }
+    if !has_id {
+        order.push("experiments.experiment_id ASC".to_string());
+    }
+    order.join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ferroflow_search::Key;
+
+    fn cmp(entity: EntityType, name: &str, comparator: Comparator, value: Value) -> Comparison {
+        Comparison { key: Key { entity, name: name.into() }, comparator, value }
+    }
+
+    #[test]
+    fn metric_filter_binds_key_and_value() {
+        let f = run_filter(
+            Dialect::Sqlite,
+            &[cmp(EntityType::Metric, "rmse", Comparator::Lt, Value::Number(7.0))],
+        );
+        assert!(f.sql.contains("latest_metrics"), "{}", f.sql);
+        assert!(f.sql.contains("lm.value < ?"), "{}", f.sql);
+        assert_eq!(f.params, vec![SqlValue::Text("rmse".into()), SqlValue::Real(7.0)]);
+    }
+
+    #[test]
+    fn values_are_bound_never_inlined() {
+        let evil = "x' OR '1'='1";
+        let f = run_filter(
+            Dialect::Sqlite,
+            &[cmp(EntityType::Param, "a", Comparator::Eq, Value::String(evil.into()))],
+        );
+        assert!(!f.sql.contains(evil));
+        assert!(f.params.contains(&SqlValue::Text(evil.into())));
+    }
+
+    #[test]
+    fn run_id_in_list_expands_placeholders() {
+        let f = run_filter(
+            Dialect::Sqlite,
+            &[cmp(
+                EntityType::Attribute,
+                "run_id",
+                Comparator::In,
+                Value::List(vec!["a".into(), "b".into()]),
+            )],
+        );
+        assert_eq!(f.sql, "runs.run_uuid IN (?, ?)");
+    }
+
+    #[test]
+    fn mysql_like_is_binary_and_ilike_lowers() {
+        let f = run_filter(
+            Dialect::Mysql,
+            &[
+                cmp(EntityType::Attribute, "run_name", Comparator::Like, Value::String("a%".into())),
+                cmp(EntityType::Attribute, "run_name", Comparator::ILike, Value::String("A%".into())),
+            ],
+        );
+        assert!(f.sql.contains("runs.name LIKE BINARY ?"), "{}", f.sql);
+        assert!(f.sql.contains("LOWER(runs.name) LIKE LOWER(?)"), "{}", f.sql);
+    }
+
+    #[test]
+    fn default_order_is_start_time_desc_then_run_id() {
+        let (joins, order) = run_order_by(Dialect::Sqlite, &[]);
+        assert!(joins.sql.is_empty());
+        assert_eq!(order, "runs.start_time DESC, runs.run_uuid ASC");
+    }
+
+    #[test]
+    fn metric_order_puts_nan_and_null_last() {
+        let (joins, order) = run_order_by(
+            Dialect::Sqlite,
+            &[OrderBy { key: Key { entity: EntityType::Metric, name: "rmse".into() }, ascending: true }],
+        );
+        assert!(joins.sql.contains("LEFT JOIN latest_metrics o0"));
+        assert!(order.starts_with("CASE WHEN o0.is_nan = 1 THEN 1 WHEN o0.value IS NULL THEN 2 ELSE 0 END, o0.value ASC"), "{order}");
+    }
+
+    #[test]
+    fn postgres_placeholders_are_numbered() {
+        assert_eq!(Dialect::Postgres.placeholders("a = ? AND b = ?"), "a = $1 AND b = $2");
+    }
+}

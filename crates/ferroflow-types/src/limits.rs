@@ -1,0 +1,44 @@
+//! Validation limits, as MLflow enforces them. Kept together so a reader can compare them
+//! with MLflow's `mlflow/utils/validation.py` at a glance.
+
+/// Longest metric, param or tag key.
+pub const MAX_ENTITY_KEY_LENGTH: usize = 250;
+/// Param values longer than this are truncated (MLflow's default behaviour).
+pub const MAX_PARAM_VAL_LENGTH: usize = 6000;
+/// Run tag values longer than this are truncated.
+pub const MAX_TAG_VAL_LENGTH: usize = 8000;
+pub const MAX_EXPERIMENT_TAG_KEY_LENGTH: usize = 250;
+pub const MAX_EXPERIMENT_TAG_VAL_LENGTH: usize = 5000;
+/// The `experiments.name` column is VARCHAR(256).
+pub const MAX_EXPERIMENT_NAME_LENGTH: usize = 256;
+/// The `runs.name` column is VARCHAR(250).
+pub const MAX_RUN_NAME_LENGTH: usize = 250;
+
+pub const MAX_METRICS_PER_BATCH: usize = 1000;
+pub const MAX_PARAMS_TAGS_PER_BATCH: usize = 100;
+pub const MAX_ENTITIES_PER_BATCH: usize = 1000;
+
+pub const MAX_DATASET_NAME_SIZE: usize = 500;
+pub const MAX_DATASET_DIGEST_SIZE: usize = 36;
+pub const MAX_DATASET_SCHEMA_SIZE: usize = 1_048_575;
+pub const MAX_DATASET_SOURCE_SIZE: usize = 65_535;
+pub const MAX_DATASET_PROFILE_SIZE: usize = 16_777_215;
+pub const MAX_INPUT_TAG_KEY_SIZE: usize = 255;
+pub const MAX_INPUT_TAG_VALUE_SIZE: usize = 500;
+
+/// runs/search: default page size and the largest accepted `max_results`.
+pub const SEARCH_RUNS_DEFAULT_MAX_RESULTS: i64 = 1000;
+pub const SEARCH_MAX_RESULTS_THRESHOLD: i64 = 50_000;
+/// experiments/search: largest accepted `max_results`.
+pub const SEARCH_EXPERIMENTS_MAX_RESULTS: i64 = 50_000;
+/// metrics/get-history-bulk-interval: default and largest number of points per run.
+pub const HISTORY_BULK_INTERVAL_DEFAULT_MAX_RESULTS: i64 = 320;
+pub const HISTORY_BULK_INTERVAL_MAX_RESULTS: i64 = 1000;
+/// metrics/get-history-bulk-interval: most runs in one request.
+pub const HISTORY_BULK_INTERVAL_MAX_RUNS: usize = 100;
+/// metrics/get-history-bulk (ajax): most runs and points.
+pub const HISTORY_BULK_MAX_RUNS: usize = 100;
+pub const HISTORY_BULK_MAX_RESULTS: i64 = 25_000;
+
+/// What MLflow stores for +inf / -inf (the largest finite double).
+pub const INF_SUBSTITUTE: f64 = 1.797_693_134_862_315_7e308;

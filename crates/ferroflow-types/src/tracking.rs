@@ -1,0 +1,207 @@
+//! Tracking entities as MLflow's JSON shows them. Field names follow the protobuf messages
+//! (`mlflow/protos/service.proto`); empty fields are left out, as protobuf's JSON printer does.
+
+use serde::{Serialize, Serializer};
+
+fn is_empty<T>(v: &[T]) -> bool {
+    v.is_empty()
+}
+
+/// Doubles as protobuf's JSON printer writes them: NaN and infinities as strings.
+pub fn serialize_double<S: Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> {
+    if v.is_nan() {
+        s.serialize_str("NaN")
+    } else if v.is_infinite() {
+        s.serialize_str(if *v > 0.0 { "Infinity" } else { "-Infinity" })
+    } else {
+        s.serialize_f64(*v)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ExperimentTag {
+    pub key: String,
+    pub value: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Experiment {
+    pub experiment_id: String,
+    pub name: String,
+    pub artifact_location: String,
+    pub lifecycle_stage: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_update_time: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub creation_time: Option<i64>,
+    #[serde(skip_serializing_if = "is_empty")]
+    pub tags: Vec<ExperimentTag>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RunInfo {
+    pub run_uuid: String,
+    pub run_id: String,
+    pub run_name: String,
+    pub experiment_id: String,
+    pub user_id: String,
+    pub status: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub start_time: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub end_time: Option<i64>,
+    pub artifact_uri: String,
+    pub lifecycle_stage: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Metric {
+    pub key: String,
+    #[serde(serialize_with = "serialize_double")]
+    pub value: f64,
+    pub timestamp: i64,
+    pub step: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Param {
+    pub key: String,
+    pub value: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RunTag {
+    pub key: String,
+    pub value: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+pub struct RunData {
+    #[serde(skip_serializing_if = "is_empty")]
+    pub metrics: Vec<Metric>,
+    #[serde(skip_serializing_if = "is_empty")]
+    pub params: Vec<Param>,
+    #[serde(skip_serializing_if = "is_empty")]
+    pub tags: Vec<RunTag>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Dataset {
+    pub name: String,
+    pub digest: String,
+    pub source_type: String,
+    pub source: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub schema: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub profile: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct InputTag {
+    pub key: String,
+    pub value: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DatasetInput {
+    #[serde(skip_serializing_if = "is_empty")]
+    pub tags: Vec<InputTag>,
+    pub dataset: Dataset,
+}
+
+/// A logged model a run consumed or produced, with the step it was attached at.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ModelInput {
+    pub model_id: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ModelOutput {
+    pub model_id: String,
+    pub step: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+pub struct RunInputs {
+    #[serde(skip_serializing_if = "is_empty")]
+    pub dataset_inputs: Vec<DatasetInput>,
+    #[serde(skip_serializing_if = "is_empty")]
+    pub model_inputs: Vec<ModelInput>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+pub struct RunOutputs {
+    #[serde(skip_serializing_if = "is_empty")]
+    pub model_outputs: Vec<ModelOutput>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Run {
+    pub info: RunInfo,
+    pub data: RunData,
+    pub inputs: RunInputs,
+    pub outputs: RunOutputs,
+}
+
+/// Run lifecycle statuses, as stored in `runs.status`.
+pub const RUN_STATUSES: [&str; 5] = ["RUNNING", "SCHEDULED", "FINISHED", "FAILED", "KILLED"];
+
+/// Which runs or experiments a search sees.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ViewType {
+    ActiveOnly,
+    DeletedOnly,
+    All,
+}
+
+impl ViewType {
+    /// Parses the wire form; MLflow also accepts the enum's numbers (1, 2, 3).
+    pub fn parse(s: &str) -> Option<ViewType> {
+        match s {
+            "ACTIVE_ONLY" | "1" => Some(ViewType::ActiveOnly),
+            "DELETED_ONLY" | "2" => Some(ViewType::DeletedOnly),
+            "ALL" | "3" => Some(ViewType::All),
+            _ => None,
+        }
+    }
+
+    /// The `lifecycle_stage` values this view includes.
+    pub fn lifecycle_stages(self) -> &'static [&'static str] {
+        match self {
+            ViewType::ActiveOnly => &["active"],
+            ViewType::DeletedOnly => &["deleted"],
+            ViewType::All => &["active", "deleted"],
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nan_metric_serializes_as_string() {
+        let m = Metric { key: "k".into(), value: f64::NAN, timestamp: 1, step: 0 };
+        assert_eq!(
+            serde_json::to_string(&m).ok().as_deref(),
+            Some(r#"{"key":"k","value":"NaN","timestamp":1,"step":0}"#)
+        );
+    }
+
+    #[test]
+    fn experiment_without_tags_omits_the_field() {
+        let e = Experiment {
+            experiment_id: "0".into(),
+            name: "Default".into(),
+            artifact_location: "a".into(),
+            lifecycle_stage: "active".into(),
+            last_update_time: None,
+            creation_time: Some(1),
+            tags: vec![],
+        };
+        let json = serde_json::to_string(&e).unwrap_or_default();
+        assert!(!json.contains("tags"), "{json}");
+        assert!(!json.contains("last_update_time"), "{json}");
+    }
+}
