@@ -195,7 +195,10 @@ fn join_names<'a>(names: impl Iterator<Item = &'a str>) -> String {
 }
 
 fn quoted_list<'a>(names: impl Iterator<Item = &'a str>) -> String {
-    names.map(|n| format!("'{n}'")).collect::<Vec<_>>().join(", ")
+    names
+        .map(|n| format!("'{n}'"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn describe(key: &Key) -> String {

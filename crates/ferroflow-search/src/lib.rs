@@ -81,7 +81,9 @@ pub use ast::{Comparator, Comparison, EntityType, Key, OrderBy, SearchError, Val
 pub const MAX_FILTER_LEN: usize = 16 * 1024;
 /// Most comparisons accepted in one filter, and most order-by clauses.
 pub const MAX_CLAUSES: usize = 256;
-/// Most items accepted in one `IN` / `NOT IN` list.
+/// Most items accepted in one `IN` / `NOT IN` list. (With the current
+/// [`MAX_FILTER_LEN`] a list cannot actually reach this size, since every item
+/// takes at least three bytes; the cap guards against a future length raise.)
 pub const MAX_IN_LIST_ITEMS: usize = 10_000;
 
 /// Parses a `runs/search` filter.

@@ -810,3 +810,40 @@ pub(crate) fn parse_order_by_clause(clause: &str) -> Result<RawOrderBy, SearchEr
     }
     Ok(RawOrderBy { key, ascending })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn list_of(n: usize) -> String {
+        format!("({})", vec!["''"; n].join(","))
+    }
+
+    #[test]
+    fn in_list_of_exactly_the_maximum_items_is_accepted() {
+        let src = list_of(MAX_IN_LIST_ITEMS);
+        let mut cur = Cursor::new(&src);
+        assert_eq!(cur.list().map(|v| v.len()), Ok(MAX_IN_LIST_ITEMS));
+    }
+
+    #[test]
+    fn in_list_over_the_maximum_items_is_rejected() {
+        let src = list_of(MAX_IN_LIST_ITEMS + 1);
+        let mut cur = Cursor::new(&src);
+        let err = cur.list().err().map(|e| e.message).unwrap_or_default();
+        assert!(err.contains("more than 10000 items"), "{err}");
+    }
+
+    #[test]
+    fn raw_key_keeps_source_text_and_position() {
+        let clauses = parse_filter("  metrics.`a b` > 1").unwrap_or_default();
+        assert_eq!(clauses.len(), 1);
+        let key = &clauses[0].key;
+        assert_eq!(key.prefix.as_deref(), Some("metrics"));
+        assert_eq!(key.name, "a b");
+        assert!(key.quoted);
+        assert_eq!(key.start, 2);
+        assert_eq!(key.text, "metrics.`a b`");
+        assert_eq!(clauses[0].value_text, "1");
+    }
+}

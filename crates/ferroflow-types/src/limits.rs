@@ -8,9 +8,11 @@ pub const MAX_PARAM_VAL_LENGTH: usize = 6000;
 /// Run tag values longer than this are truncated.
 pub const MAX_TAG_VAL_LENGTH: usize = 8000;
 pub const MAX_EXPERIMENT_TAG_KEY_LENGTH: usize = 250;
-pub const MAX_EXPERIMENT_TAG_VAL_LENGTH: usize = 5000;
-/// The `experiments.name` column is VARCHAR(256).
-pub const MAX_EXPERIMENT_NAME_LENGTH: usize = 256;
+pub const MAX_EXPERIMENT_TAG_VAL_LENGTH: usize = 20_000;
+/// MLflow's own limit on experiment names (checked before the VARCHAR(256) column).
+pub const MAX_EXPERIMENT_NAME_LENGTH: usize = 500;
+/// Most bytes in one log-batch request body.
+pub const MAX_BATCH_LOG_REQUEST_SIZE: usize = 1_000_000;
 /// The `runs.name` column is VARCHAR(250).
 pub const MAX_RUN_NAME_LENGTH: usize = 250;
 

@@ -1,1 +1,242 @@
-fn main() {}
+//! The `ferroflow` binary: `mlflow server`'s command line, the same flags and environment
+//! variables, in front of Ferroflow's server. The only `main` in the workspace.
+
+#![forbid(unsafe_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{ArgAction, Args, Parser, Subcommand};
+use ferroflow_server::{AppState, ServerConfig};
+use ferroflow_store_sql::{BackendUri, SqliteOptions, SqliteStore};
+
+#[derive(Parser)]
+#[command(
+    name = "ferroflow",
+    version,
+    about = "An MLflow-compatible tracking server, model registry and UI in one binary.",
+    long_about = "Ferroflow serves MLflow's REST API: point the mlflow client at it with \
+                  mlflow.set_tracking_uri(\"http://127.0.0.1:5000\") and keep your code."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the tracking server (same flags as `mlflow server`).
+    Server(ServerArgs),
+    /// Run the server for local use (same flags as `mlflow ui`).
+    Ui(ServerArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+#[command(disable_help_flag = true)]
+struct ServerArgs {
+    /// Print help (`-h` is the host, as in `mlflow server`).
+    #[arg(long, action = ArgAction::Help)]
+    help: Option<bool>,
+
+    /// Where experiments, runs and the registry are stored: sqlite:///<path>.
+    #[arg(long, env = "MLFLOW_BACKEND_STORE_URI", default_value = "sqlite:///mlflow.db")]
+    backend_store_uri: String,
+
+    /// Registry store URI; defaults to the backend store.
+    #[arg(long, env = "MLFLOW_REGISTRY_STORE_URI")]
+    registry_store_uri: Option<String>,
+
+    /// Root for new experiments' artifacts. Default: mlflow-artifacts:/ when serving
+    /// artifacts, ./mlruns otherwise.
+    #[arg(long, env = "MLFLOW_DEFAULT_ARTIFACT_ROOT")]
+    default_artifact_root: Option<String>,
+
+    /// Proxy artifact uploads and downloads through this server (default on).
+    #[arg(long, env = "MLFLOW_SERVE_ARTIFACTS", overrides_with = "no_serve_artifacts", default_value_t = true, action = ArgAction::SetTrue)]
+    serve_artifacts: bool,
+
+    /// Do not proxy artifacts; clients write to the artifact store directly.
+    #[arg(long, overrides_with = "serve_artifacts", action = ArgAction::SetTrue)]
+    no_serve_artifacts: bool,
+
+    /// Where proxied artifacts are stored (local path or s3://, gs://, ... URI).
+    #[arg(long, env = "MLFLOW_ARTIFACTS_DESTINATION", default_value = "./mlartifacts")]
+    artifacts_destination: String,
+
+    /// Serve only the artifact API, not tracking or the registry.
+    #[arg(long, env = "MLFLOW_ARTIFACTS_ONLY", action = ArgAction::SetTrue)]
+    artifacts_only: bool,
+
+    /// Network address to listen on.
+    #[arg(short = 'h', long, env = "MLFLOW_HOST", default_value = "127.0.0.1")]
+    host: String,
+
+    /// Port to listen on (0 picks a free one).
+    #[arg(short = 'p', long, env = "MLFLOW_PORT", default_value_t = 5000)]
+    port: u16,
+
+    /// Worker threads serving requests (default: one per core).
+    #[arg(short = 'w', long, env = "MLFLOW_WORKERS")]
+    workers: Option<usize>,
+
+    /// A prefix for every route, e.g. /mlflow behind a proxy.
+    #[arg(long, env = "MLFLOW_STATIC_PREFIX")]
+    static_prefix: Option<String>,
+
+    /// Database reader connections for SQLite.
+    #[arg(long, env = "FERROFLOW_SQLITE_READERS", default_value_t = 4)]
+    sqlite_readers: usize,
+
+    /// Accepted for compatibility with `mlflow server`; Ferroflow has no Python app server.
+    #[arg(long, env = "MLFLOW_GUNICORN_OPTS", hide = true)]
+    gunicorn_opts: Option<String>,
+    #[arg(long, env = "MLFLOW_WAITRESS_OPTS", hide = true)]
+    waitress_opts: Option<String>,
+    #[arg(long, env = "MLFLOW_UVICORN_OPTS", hide = true)]
+    uvicorn_opts: Option<String>,
+    #[arg(long, env = "MLFLOW_EXPOSE_PROMETHEUS", hide = true)]
+    expose_prometheus: Option<String>,
+    #[arg(long, hide = true)]
+    app_name: Option<String>,
+    #[arg(long, hide = true, action = ArgAction::SetTrue)]
+    dev: bool,
+    #[arg(long, env = "MLFLOW_SERVER_ALLOWED_HOSTS", hide = true)]
+    allowed_hosts: Option<String>,
+    #[arg(long, env = "MLFLOW_SERVER_CORS_ALLOWED_ORIGINS", hide = true)]
+    cors_allowed_origins: Option<String>,
+    #[arg(long, env = "MLFLOW_SERVER_X_FRAME_OPTIONS", hide = true)]
+    x_frame_options: Option<String>,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let args = match cli.command {
+        Command::Server(a) | Command::Ui(a) => a,
+    };
+    init_logging();
+    let mut runtime = tokio::runtime::Builder::new_multi_thread();
+    runtime.enable_all();
+    if let Some(w) = args.workers.filter(|w| *w > 0) {
+        runtime.worker_threads(w);
+    }
+    let runtime = match runtime.build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(args)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("FERROFLOW_LOG")
+        .or_else(|_| tracing_subscriber::EnvFilter::try_from_default_env())
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_target(false).with_writer(std::io::stderr).init();
+}
+
+/// Makes a local path absolute; URIs with a scheme are kept as they are.
+fn resolve_local(root: &str) -> String {
+    if root.contains("://") || root.starts_with("mlflow-artifacts:") {
+        return root.to_string();
+    }
+    let path = Path::new(root.strip_prefix("file:").unwrap_or(root));
+    let abs = if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        std::env::current_dir().map(|d| d.join(path)).unwrap_or_else(|_| PathBuf::from(path))
+    };
+    // Drop "." segments so logs and stored locations read /x/mlruns, not /x/./mlruns.
+    let clean: PathBuf = abs.components().filter(|c| !matches!(c, std::path::Component::CurDir)).collect();
+    clean.to_string_lossy().to_string()
+}
+
+async fn run(args: ServerArgs) -> Result<(), String> {
+    let serve_artifacts = args.serve_artifacts && !args.no_serve_artifacts;
+    let default_artifact_root = match &args.default_artifact_root {
+        Some(root) => resolve_local(root),
+        None if serve_artifacts => "mlflow-artifacts:/".to_string(),
+        None => resolve_local("./mlruns"),
+    };
+    let backend = BackendUri::parse(&args.backend_store_uri).map_err(|e| e.to_string())?;
+    let store = match backend {
+        BackendUri::Sqlite(path) => {
+            let opts = SqliteOptions {
+                path: path.clone(),
+                default_artifact_root: default_artifact_root.clone(),
+                readers: args.sqlite_readers,
+            };
+            let store = tokio::task::spawn_blocking(move || SqliteStore::open(opts))
+                .await
+                .map_err(|e| format!("opening the database failed: {e}"))?
+                .map_err(|e| format!("cannot use backend store '{}' ({}): {e}", args.backend_store_uri, path.display()))?;
+            let shown = std::fs::canonicalize(&path).unwrap_or(path);
+            tracing::info!("backend store: {} ({})", args.backend_store_uri, shown.display());
+            store
+        }
+    };
+    if args.artifacts_only {
+        tracing::warn!("--artifacts-only: the artifact API is not served by this build yet; serving tracking only");
+    }
+    tracing::info!(
+        "artifact root for new experiments: {default_artifact_root}{}",
+        if serve_artifacts { format!(" (proxied to {})", resolve_local(&args.artifacts_destination)) } else { String::new() }
+    );
+    let static_prefix = args
+        .static_prefix
+        .as_deref()
+        .map(|p| if p.starts_with('/') { p.to_string() } else { format!("/{p}") })
+        .unwrap_or_default();
+    let state = AppState {
+        store: Arc::new(store),
+        config: Arc::new(ServerConfig {
+            static_prefix: static_prefix.clone(),
+            serve_artifacts,
+            store_type: "SqlStore".to_string(),
+        }),
+    };
+    let addr = format!("{}:{}", args.host, args.port);
+    let listener = tokio::net::TcpListener::bind(&addr)
+        .await
+        .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+    let local = listener.local_addr().map_err(|e| e.to_string())?;
+    let host = if local.ip().is_unspecified() { "127.0.0.1".to_string() } else { local.ip().to_string() };
+    let url_host = if host.contains(':') { format!("[{host}]") } else { host };
+    tracing::info!("Ferroflow {} listening on http://{}:{}{}/", env!("CARGO_PKG_VERSION"), url_host, local.port(), static_prefix);
+    ferroflow_server::serve(listener, state, shutdown_signal())
+        .await
+        .map_err(|e| format!("server error: {e}"))?;
+    tracing::info!("shut down cleanly");
+    Ok(())
+}
+
+/// Resolves on Ctrl-C or SIGTERM, so requests in flight can finish.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutting down: finishing requests in flight");
+}

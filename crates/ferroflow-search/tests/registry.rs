@@ -1,0 +1,315 @@
+//! Registered-model and model-version filters and order-by.
+#![allow(clippy::unwrap_used)]
+
+use ferroflow_search::{
+    parse_model_version_filter, parse_model_version_order_by, parse_registered_model_filter,
+    parse_registered_model_order_by, Comparator, Comparison, EntityType, Key, OrderBy, SearchError,
+    Value,
+};
+
+type FilterFn = fn(&str) -> Result<Vec<Comparison>, SearchError>;
+
+fn one(f: FilterFn, filter: &str) -> Comparison {
+    let mut v = f(filter).unwrap();
+    assert_eq!(v.len(), 1, "{v:?}");
+    v.remove(0)
+}
+
+fn assert_err(f: FilterFn, filter: &str, needles: &[&str]) {
+    let e = match f(filter) {
+        Ok(v) => panic!("expected an error for {filter:?}, got {v:?}"),
+        Err(e) => e,
+    };
+    for n in needles {
+        assert!(
+            e.message.contains(n),
+            "{:?} should contain {n:?}",
+            e.message
+        );
+    }
+}
+
+fn owned(clauses: &[&str]) -> Vec<String> {
+    clauses.iter().map(|c| c.to_string()).collect()
+}
+
+fn ob(name: &str, ascending: bool) -> OrderBy {
+    OrderBy {
+        key: Key::new(EntityType::Attribute, name),
+        ascending,
+    }
+}
+
+const RM: FilterFn = parse_registered_model_filter;
+const MV: FilterFn = parse_model_version_filter;
+
+// ------------------------------------------------------- registered models
+
+#[test]
+fn registered_model_name_accepts_string_comparators() {
+    for (op, c) in [
+        ("=", Comparator::Eq),
+        ("!=", Comparator::Ne),
+        ("like", Comparator::Like),
+        ("ILIKE", Comparator::ILike),
+    ] {
+        assert_eq!(
+            one(RM, &format!("name {op} 'm%'")),
+            Comparison {
+                key: Key::new(EntityType::Attribute, "name"),
+                comparator: c,
+                value: Value::String("m%".into()),
+            }
+        );
+    }
+}
+
+#[test]
+fn registered_model_tags_accept_string_comparators() {
+    assert_eq!(
+        one(RM, "tags.`mlflow.prompt.is_prompt` = 'true'").key,
+        Key::new(EntityType::Tag, "mlflow.prompt.is_prompt")
+    );
+    assert_eq!(
+        one(RM, "tag.team ILIKE '%ML%'").comparator,
+        Comparator::ILike
+    );
+}
+
+#[test]
+fn registered_model_empty_filter_yields_no_clauses() {
+    assert_eq!(RM(" ").unwrap(), vec![]);
+}
+
+#[test]
+fn registered_model_name_in_list_is_rejected() {
+    assert_err(RM, "name IN ('a')", &["Invalid comparator 'IN'"]);
+}
+
+#[test]
+fn registered_model_tag_is_null_is_rejected() {
+    assert_err(RM, "tags.a IS NULL", &["Invalid comparator 'IS NULL'"]);
+}
+
+#[test]
+fn registered_model_unknown_attribute_is_rejected() {
+    assert_err(
+        RM,
+        "run_id = 'a'",
+        &["Invalid attribute key 'run_id'", "'name'"],
+    );
+}
+
+#[test]
+fn registered_model_run_prefixes_are_rejected() {
+    assert_err(RM, "params.a = 'x'", &["Invalid entity type 'params'"]);
+}
+
+#[test]
+fn registered_model_unquoted_value_is_rejected() {
+    assert_err(RM, "name = model", &["must be quoted"]);
+}
+
+#[test]
+fn registered_model_order_by_normalizes_timestamp() {
+    assert_eq!(
+        parse_registered_model_order_by(&owned(&["name DESC", "timestamp",])).unwrap(),
+        vec![ob("name", false), ob("last_updated_timestamp", true)]
+    );
+    assert_eq!(
+        parse_registered_model_order_by(&owned(&["creation_timestamp", "last_updated_timestamp"]))
+            .unwrap(),
+        vec![
+            ob("creation_timestamp", true),
+            ob("last_updated_timestamp", true)
+        ]
+    );
+}
+
+#[test]
+fn registered_model_order_by_timestamp_aliases_are_duplicates() {
+    let e = parse_registered_model_order_by(&owned(&["timestamp", "last_updated_timestamp DESC"]))
+        .err()
+        .unwrap();
+    assert!(e.message.contains("more than once"), "{}", e.message);
+}
+
+#[test]
+fn registered_model_order_by_invalid_key_is_rejected() {
+    let e = parse_registered_model_order_by(&owned(&["version_number"]))
+        .err()
+        .unwrap();
+    assert!(
+        e.message.contains("Invalid attribute key 'version_number'"),
+        "{}",
+        e.message
+    );
+}
+
+#[test]
+fn registered_model_order_by_tags_is_rejected() {
+    let e = parse_registered_model_order_by(&owned(&["tags.a"]))
+        .err()
+        .unwrap();
+    assert!(e.message.contains("cannot order by tag"), "{}", e.message);
+}
+
+#[test]
+fn registered_model_order_by_invalid_direction_is_rejected() {
+    let e = parse_registered_model_order_by(&owned(&["name UP"]))
+        .err()
+        .unwrap();
+    assert!(
+        e.message.contains("Invalid ordering direction 'UP'"),
+        "{}",
+        e.message
+    );
+}
+
+// ---------------------------------------------------------- model versions
+
+#[test]
+fn model_version_string_attributes_accept_string_comparators() {
+    for name in ["name", "run_id", "source_path"] {
+        assert_eq!(
+            one(MV, &format!("{name} LIKE '%x%'")).key,
+            Key::new(EntityType::Attribute, name)
+        );
+    }
+}
+
+#[test]
+fn model_version_run_id_accepts_in() {
+    assert_eq!(
+        one(MV, "run_id IN ('a', 'b')"),
+        Comparison {
+            key: Key::new(EntityType::Attribute, "run_id"),
+            comparator: Comparator::In,
+            value: Value::List(vec!["a".into(), "b".into()]),
+        }
+    );
+}
+
+#[test]
+fn model_version_run_id_not_in_is_rejected() {
+    assert_err(MV, "run_id NOT IN ('a')", &["Invalid comparator 'NOT IN'"]);
+}
+
+#[test]
+fn model_version_in_on_name_is_rejected() {
+    assert_err(MV, "name IN ('a')", &["Invalid comparator 'IN'", "run_id"]);
+}
+
+#[test]
+fn model_version_number_accepts_numeric_comparators() {
+    assert_eq!(
+        one(MV, "version_number >= 3"),
+        Comparison {
+            key: Key::new(EntityType::Attribute, "version_number"),
+            comparator: Comparator::Ge,
+            value: Value::Number(3.0),
+        }
+    );
+}
+
+#[test]
+fn model_version_number_accepts_quoted_integer_strings() {
+    assert_eq!(one(MV, "version_number = '3'").value, Value::Number(3.0));
+}
+
+#[test]
+fn model_version_number_with_non_integer_string_is_rejected() {
+    assert_err(
+        MV,
+        "version_number = 'latest'",
+        &["numeric value", "version_number"],
+    );
+}
+
+#[test]
+fn model_version_number_with_like_is_rejected() {
+    assert_err(
+        MV,
+        "version_number LIKE '1%'",
+        &["Invalid comparator 'LIKE'"],
+    );
+}
+
+#[test]
+fn model_version_string_attribute_with_number_is_rejected() {
+    assert_err(MV, "name = 1", &["quoted string", "attribute 'name'"]);
+}
+
+#[test]
+fn model_version_tags_accept_string_comparators() {
+    assert_eq!(
+        one(MV, "tags.stage != 'prod'").key,
+        Key::new(EntityType::Tag, "stage")
+    );
+    assert_err(
+        MV,
+        "tags.stage IS NOT NULL",
+        &["Invalid comparator 'IS NOT NULL'"],
+    );
+}
+
+#[test]
+fn model_version_unknown_attribute_is_rejected() {
+    assert_err(
+        MV,
+        "current_stage = 'Production'",
+        &["Invalid attribute key 'current_stage'", "'version_number'"],
+    );
+}
+
+#[test]
+fn model_version_rejects_or_between_clauses() {
+    assert_err(MV, "name = 'a' OR name = 'b'", &["OR"]);
+}
+
+#[test]
+fn model_version_order_by_accepts_its_attributes() {
+    assert_eq!(
+        parse_model_version_order_by(&owned(&[
+            "name",
+            "version_number DESC",
+            "creation_timestamp",
+            "attribute.last_updated_timestamp desc",
+        ]))
+        .unwrap(),
+        vec![
+            ob("name", true),
+            ob("version_number", false),
+            ob("creation_timestamp", true),
+            ob("last_updated_timestamp", false),
+        ]
+    );
+}
+
+#[test]
+fn model_version_order_by_duplicates_are_rejected() {
+    let e = parse_model_version_order_by(&owned(&["name", "name DESC"]))
+        .err()
+        .unwrap();
+    assert!(e.message.contains("more than once"), "{}", e.message);
+}
+
+#[test]
+fn model_version_order_by_invalid_key_is_rejected() {
+    let e = parse_model_version_order_by(&owned(&["run_id"]))
+        .err()
+        .unwrap();
+    assert!(
+        e.message.contains("Invalid attribute key 'run_id'"),
+        "{}",
+        e.message
+    );
+}
+
+#[test]
+fn model_version_order_by_tags_is_rejected() {
+    let e = parse_model_version_order_by(&owned(&["tags.x"]))
+        .err()
+        .unwrap();
+    assert!(e.message.contains("cannot order by tag"), "{}", e.message);
+}

@@ -1,0 +1,3 @@
+//! HTTP handlers grouped by MLflow service.
+
+pub mod tracking;
