@@ -22,7 +22,10 @@ impl From<StoreError> for HandlerError {
     fn from(e: StoreError) -> Self {
         let code = e.error_code();
         let message = match &e {
-            StoreError::NotFound(m) | StoreError::AlreadyExists(m) | StoreError::InvalidParameter(m) => m.clone(),
+            StoreError::NotFound(m)
+            | StoreError::AlreadyExists(m)
+            | StoreError::InvalidParameter(m)
+            | StoreError::BadRequest(m) => m.clone(),
             // Database text stays in the log, never in a client's hands.
             StoreError::Unavailable(detail) => {
                 tracing::warn!(%detail, "database unavailable");

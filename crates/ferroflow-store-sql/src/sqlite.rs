@@ -208,6 +208,15 @@ fn parse_experiment_id(id: &str) -> Option<i64> {
     id.trim().parse::<i64>().ok()
 }
 
+/// Experiment ids are integers in MLflow's SQL schema; anything else is a client mistake.
+fn require_experiment_id(id: &str) -> Result<i64, Wrapped> {
+    parse_experiment_id(id).ok_or_else(|| {
+        Wrapped(StoreError::InvalidParameter(format!(
+            "Invalid experiment ID '{id}'. Experiment ID must be a valid integer."
+        )))
+    })
+}
+
 fn experiment_not_found(id: &str) -> StoreError {
     StoreError::NotFound(format!("No Experiment with id={id} exists"))
 }
@@ -272,9 +281,7 @@ fn placeholders(n: usize) -> String {
 }
 
 fn load_experiment(conn: &Connection, experiment_id: &str) -> Result<Experiment, Wrapped> {
-    let Some(id) = parse_experiment_id(experiment_id) else {
-        return err(experiment_not_found(experiment_id));
-    };
+    let id = require_experiment_id(experiment_id)?;
     let e = conn
         .prepare_cached(&format!("SELECT {EXPERIMENT_COLUMNS} FROM experiments WHERE experiment_id = ?"))?
         .query_row([id], experiment_from_row)
@@ -765,7 +772,9 @@ impl TrackingStore for SqliteStore {
                 .query_row([&new_name], |r| r.get(0))
                 .optional()?;
             if taken.is_some() {
-                return err(StoreError::AlreadyExists(format!("Experiment(name={new_name}) already exists.")));
+                return err(StoreError::BadRequest(format!(
+                    "Experiment(name={new_name}) already exists. Choose another name."
+                )));
             }
             tx.prepare_cached("UPDATE experiments SET name = ?, last_update_time = ? WHERE experiment_id = ?")?
                 .execute(rusqlite::params![new_name, now_millis(), e.experiment_id.parse::<i64>().unwrap_or(-1)])?;
@@ -984,7 +993,7 @@ impl TrackingStore for SqliteStore {
 
     async fn search_runs(&self, q: SearchRuns) -> StoreResult<Page<Run>> {
         self.read(move |conn| {
-            let ids: Vec<i64> = q.experiment_ids.iter().filter_map(|e| parse_experiment_id(e)).collect();
+            let ids = q.experiment_ids.iter().map(|e| require_experiment_id(e)).collect::<Result<Vec<i64>, _>>()?;
             if ids.is_empty() {
                 return Ok(Page { items: Vec::new(), next_page_token: None });
             }
@@ -1016,7 +1025,7 @@ impl TrackingStore for SqliteStore {
 
     async fn get_metric_history(&self, q: MetricHistoryQuery) -> StoreResult<Page<Metric>> {
         self.read(move |conn| {
-            load_run_info(conn, &q.run_id)?;
+            // Like MLflow, an unknown run simply has no history.
             let limit = q.max_results.map(|m| m + 1).unwrap_or(-1);
             let mut stmt = conn.prepare_cached(
                 "SELECT \"key\", value, timestamp, step, is_nan FROM metrics WHERE run_uuid = ? AND \"key\" = ? ORDER BY timestamp, step, value LIMIT ? OFFSET ?",

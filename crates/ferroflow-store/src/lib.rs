@@ -22,6 +22,10 @@ pub enum StoreError {
     /// The request is valid JSON but breaks a rule (400 INVALID_PARAMETER_VALUE).
     #[error("{0}")]
     InvalidParameter(String),
+    /// A write the database refused as a whole, e.g. a rename onto a taken name, which
+    /// MLflow reports as 400 BAD_REQUEST rather than RESOURCE_ALREADY_EXISTS.
+    #[error("{0}")]
+    BadRequest(String),
     /// The database cannot be reached right now (503 TEMPORARILY_UNAVAILABLE).
     #[error("database unavailable: {0}")]
     Unavailable(String),
@@ -38,6 +42,7 @@ impl StoreError {
             StoreError::NotFound(_) => ErrorCode::ResourceDoesNotExist,
             StoreError::AlreadyExists(_) => ErrorCode::ResourceAlreadyExists,
             StoreError::InvalidParameter(_) => ErrorCode::InvalidParameterValue,
+            StoreError::BadRequest(_) => ErrorCode::BadRequest,
             StoreError::Unavailable(_) => ErrorCode::TemporarilyUnavailable,
             StoreError::Backend(_) => ErrorCode::InternalError,
         }

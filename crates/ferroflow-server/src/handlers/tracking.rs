@@ -34,11 +34,17 @@ fn to_json<T: serde::Serialize>(v: &T) -> Value {
     serde_json::to_value(v).unwrap_or(Value::Null)
 }
 
-fn with_page_token(mut body: Value, token: Option<String>) -> Value {
-    if let (Some(t), Value::Object(map)) = (token, &mut body) {
+/// A list response as protobuf's JSON printer writes it: an empty list and an absent token
+/// are left out entirely.
+fn list_response<T: serde::Serialize>(field: &str, items: &[T], token: Option<String>) -> Json<Value> {
+    let mut map = Map::new();
+    if !items.is_empty() {
+        map.insert(field.into(), to_json(&items));
+    }
+    if let Some(t) = token {
         map.insert("next_page_token".into(), Value::String(t));
     }
-    body
+    Json(Value::Object(map))
 }
 
 /// Page tokens are base64 of `{"offset": N}`, as MLflow makes them.
@@ -71,6 +77,16 @@ fn view_type(params: &Params, name: &str) -> Result<ViewType, ApiError> {
             ViewType::parse(&s).ok_or_else(|| invalid_value(name, v, "expected ACTIVE_ONLY, DELETED_ONLY or ALL."))
         }
     }
+}
+
+/// `max_results` must be in 1..=limit (MLflow's wording, plus the allowed range).
+fn check_max_results(max_results: i64, limit: i64) -> Result<(), ApiError> {
+    if (1..=limit).contains(&max_results) {
+        return Ok(());
+    }
+    Err(ApiError::invalid_parameter(format!(
+        "Invalid value {max_results} for parameter 'max_results' supplied. It must be between 1 and {limit}."
+    )))
 }
 
 fn order_by(params: &Params) -> Result<Vec<String>, ApiError> {
@@ -136,19 +152,9 @@ pub async fn get_experiment_by_name(State(app): State<AppState>, params: Params)
 }
 
 pub async fn search_experiments(State(app): State<AppState>, params: Params) -> JsonResult {
-    let max_results = params.opt_i64("max_results")?.unwrap_or(1000);
-    if max_results < 1 {
-        return Err(ApiError::invalid_parameter(format!(
-            "Invalid value for max_results. It must be a positive integer, but got {max_results}"
-        ))
-        .into());
-    }
-    if max_results > SEARCH_EXPERIMENTS_MAX_RESULTS {
-        return Err(ApiError::invalid_parameter(format!(
-            "Invalid value for max_results. It must be at most {SEARCH_EXPERIMENTS_MAX_RESULTS}, but got {max_results}"
-        ))
-        .into());
-    }
+    // Absent means 0 in MLflow's protocol, which it refuses: clients always send it.
+    let max_results = params.opt_i64("max_results")?.unwrap_or(0);
+    check_max_results(max_results, SEARCH_EXPERIMENTS_MAX_RESULTS)?;
     let filter = ferroflow_search::parse_experiment_filter(&params.opt_str("filter")?.unwrap_or_default())?;
     let order_by = ferroflow_search::parse_experiment_order_by(&order_by(&params)?)?;
     let offset = parse_page_token(params.opt_str("page_token")?.as_deref())?;
@@ -162,8 +168,7 @@ pub async fn search_experiments(State(app): State<AppState>, params: Params) -> 
             offset,
         })
         .await?;
-    let body = json!({ "experiments": to_json(&page.items) });
-    Ok(Json(with_page_token(body, page.next_page_token)))
+    Ok(list_response("experiments", &page.items, page.next_page_token))
 }
 
 pub async fn update_experiment(State(app): State<AppState>, params: Params) -> JsonResult {
@@ -508,18 +513,7 @@ pub async fn log_inputs(State(app): State<AppState>, params: Params) -> JsonResu
 
 pub async fn search_runs(State(app): State<AppState>, params: Params) -> JsonResult {
     let max_results = params.opt_i64("max_results")?.unwrap_or(SEARCH_RUNS_DEFAULT_MAX_RESULTS);
-    if max_results > SEARCH_MAX_RESULTS_THRESHOLD {
-        return Err(ApiError::invalid_parameter(format!(
-            "Invalid value for request parameter max_results. It must be at most {SEARCH_MAX_RESULTS_THRESHOLD}, but got value {max_results}"
-        ))
-        .into());
-    }
-    if max_results < 0 {
-        return Err(ApiError::invalid_parameter(format!(
-            "Invalid value for request parameter max_results. It must be a non-negative integer, but got value {max_results}"
-        ))
-        .into());
-    }
+    check_max_results(max_results, SEARCH_MAX_RESULTS_THRESHOLD)?;
     let filter = ferroflow_search::parse_run_filter(&params.opt_str("filter")?.unwrap_or_default())?;
     let order_by = ferroflow_search::parse_run_order_by(&order_by(&params)?)?;
     let offset = parse_page_token(params.opt_str("page_token")?.as_deref())?;
@@ -534,8 +528,7 @@ pub async fn search_runs(State(app): State<AppState>, params: Params) -> JsonRes
             offset,
         })
         .await?;
-    let body = json!({ "runs": to_json(&page.items) });
-    Ok(Json(with_page_token(body, page.next_page_token)))
+    Ok(list_response("runs", &page.items, page.next_page_token))
 }
 
 // ---------------------------------------------------------------- metric history
@@ -562,8 +555,7 @@ pub async fn get_metric_history(State(app): State<AppState>, params: Params) -> 
         .store
         .get_metric_history(MetricHistoryQuery { run_id, metric_key, max_results, offset })
         .await?;
-    let body = json!({ "metrics": to_json(&page.items) });
-    Ok(Json(with_page_token(body, page.next_page_token)))
+    Ok(list_response("metrics", &page.items, page.next_page_token))
 }
 
 pub async fn get_metric_history_bulk(State(app): State<AppState>, params: Params) -> JsonResult {
@@ -584,7 +576,7 @@ pub async fn get_metric_history_bulk(State(app): State<AppState>, params: Params
         .ok_or_else(|| ApiError::invalid_parameter("GetMetricHistoryBulk request must specify a metric_key."))?;
     let max_results = params.opt_i64("max_results")?.unwrap_or(HISTORY_BULK_MAX_RESULTS).clamp(1, HISTORY_BULK_MAX_RESULTS);
     let metrics = app.store.get_metric_history_bulk(&run_ids, &metric_key, max_results).await?;
-    Ok(Json(json!({ "metrics": metrics.iter().map(run_metric_json).collect::<Vec<_>>() })))
+    Ok(list_response("metrics", &metrics.iter().map(run_metric_json).collect::<Vec<_>>(), None))
 }
 
 pub async fn get_metric_history_bulk_interval(State(app): State<AppState>, params: Params) -> JsonResult {
@@ -621,7 +613,7 @@ pub async fn get_metric_history_bulk_interval(State(app): State<AppState>, param
         .store
         .get_metric_history_bulk_interval(BulkIntervalQuery { run_ids, metric_key, start_step, end_step, max_results })
         .await?;
-    Ok(Json(json!({ "metrics": metrics.iter().map(run_metric_json).collect::<Vec<_>>() })))
+    Ok(list_response("metrics", &metrics.iter().map(run_metric_json).collect::<Vec<_>>(), None))
 }
 
 #[cfg(test)]
