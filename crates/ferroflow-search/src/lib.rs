@@ -74,6 +74,7 @@
 pub mod ast;
 mod entities;
 mod syntax;
+mod text;
 
 pub use ast::{Comparator, Comparison, EntityType, Key, OrderBy, SearchError, Value};
 

@@ -1,8 +1,40 @@
 //! Hand-written scanner/parser that turns filter and order-by text into raw,
 //! not yet validated clauses. Entity-specific rules live in `entities.rs`.
+//!
+//! Error messages start with the sentence MLflow uses for the same mistake
+//! (e.g. `Invalid clause(s) in filter string: ...`, `Invalid order_by clause
+//! '...'. Could not be parsed.`) followed by our own detail (what was found,
+//! and where). Problems MLflow words differently per entity (an unquoted
+//! value, `NULL` as a value, an unknown comparator such as `==`) are not errors
+//! here: they are passed on as [`RawValue::Word`], [`RawValue::NullWord`] and
+//! [`RawOp::Unknown`] so that `entities.rs` can word them.
+
+use std::fmt;
 
 use crate::ast::{Comparator, SearchError};
+use crate::text::{py_str, sentence, truncate};
 use crate::{MAX_CLAUSES, MAX_FILTER_LEN, MAX_IN_LIST_ITEMS};
+
+/// How clause-level syntax errors in a filter are worded. Each follows the
+/// MLflow endpoint whose grammar is being parsed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum FilterStyle {
+    /// `runs/search`: `Invalid clause(s) in filter string: 'OR'`.
+    Runs,
+    /// Experiments, registered models and model versions:
+    /// `Invalid clause(s) in filter string: OR` (token not quoted).
+    Registry,
+    /// `logged-models/search`: `Invalid filter string: '<filter>'. Expected a
+    /// list of comparisons separated by 'AND' (...)`.
+    LoggedModels,
+}
+
+/// What is being parsed, which decides how syntax errors are worded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Filter(FilterStyle),
+    OrderBy,
+}
 
 /// The left-hand side of a clause as written, before entity resolution.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,6 +51,25 @@ pub(crate) struct RawKey {
     pub text: String,
 }
 
+/// The operator of a clause as written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum RawOp {
+    /// A comparator of the grammar.
+    Known(Comparator),
+    /// An operator-like token MLflow reports as an invalid comparator
+    /// (`==`, `<>`, `!`, `NOT LIKE`, ...), upper-cased.
+    Unknown(String),
+}
+
+impl fmt::Display for RawOp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RawOp::Known(c) => f.write_str(c.as_str()),
+            RawOp::Unknown(text) => f.write_str(text),
+        }
+    }
+}
+
 /// The right-hand side of a clause as written.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum RawValue {
@@ -30,13 +81,21 @@ pub(crate) enum RawValue {
     Num(f64),
     /// A parenthesized list of quoted strings.
     List(Vec<String>),
+    /// An unquoted token: a bare word, a backtick-quoted text or a malformed
+    /// number. Never a valid value; the source text is in `value_text`.
+    Word,
+    /// The keyword `NULL` used as a value (`tags.a = NULL`). Never valid.
+    NullWord,
+    /// A parenthesized group used with a comparator other than `IN` /
+    /// `NOT IN` (`metrics.a = (1)`). Never valid; the text is in `value_text`.
+    Group,
 }
 
 /// One `key comparator value` clause before validation.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct RawClause {
     pub key: RawKey,
-    pub op: Comparator,
+    pub op: RawOp,
     pub op_start: usize,
     pub value: RawValue,
     pub value_start: usize,
@@ -66,11 +125,12 @@ fn is_op_char(c: char) -> bool {
 struct Cursor<'a> {
     src: &'a str,
     pos: usize,
+    mode: Mode,
 }
 
 impl<'a> Cursor<'a> {
-    fn new(src: &'a str) -> Self {
-        Self { src, pos: 0 }
+    fn new(src: &'a str, mode: Mode) -> Self {
+        Self { src, pos: 0, mode }
     }
 
     fn rest(&self) -> &'a str {
@@ -113,10 +173,29 @@ impl<'a> Cursor<'a> {
 
     /// A short excerpt of the input at `pos`, used to name the offending token.
     fn snippet_at(&self, pos: usize) -> String {
+        self.excerpt_at(pos, |c| c.is_whitespace())
+    }
+
+    /// Like [`Self::snippet_at`], but also stops at `,` and `)` (list items).
+    fn item_at(&self, pos: usize) -> String {
+        self.excerpt_at(pos, |c| c.is_whitespace() || c == ',' || c == ')')
+    }
+
+    /// `found 'x'`, or `but the filter ended` at the end of the input.
+    fn found_at(&self, pos: usize) -> String {
+        let found = self.snippet_at(pos);
+        if found.is_empty() {
+            "but the filter ended".to_string()
+        } else {
+            format!("found '{found}'")
+        }
+    }
+
+    fn excerpt_at(&self, pos: usize, stop: impl Fn(char) -> bool) -> String {
         let rest = self.src.get(pos..).unwrap_or("");
         let mut out = String::new();
         for (i, c) in rest.chars().enumerate() {
-            if i > 0 && c.is_whitespace() {
+            if i > 0 && stop(c) {
                 break;
             }
             if i >= 40 {
@@ -127,6 +206,76 @@ impl<'a> Cursor<'a> {
         }
         out
     }
+
+    // ------------------------------------------------------------- errors
+
+    /// A malformed filter (MLflow: `Invalid clause(s) in filter string: ...`)
+    /// or order-by clause (MLflow: `Invalid order_by clause '...'. Could not
+    /// be parsed.`). `token` names what was found; `detail` is our explanation.
+    fn clause_err(&self, token: &str, detail: &str, pos: usize) -> SearchError {
+        let head = match self.mode {
+            Mode::Filter(FilterStyle::Runs) => {
+                format!("Invalid clause(s) in filter string: '{token}'")
+            }
+            Mode::Filter(FilterStyle::Registry) => {
+                format!("Invalid clause(s) in filter string: {token}")
+            }
+            Mode::Filter(FilterStyle::LoggedModels) => format!(
+                "Invalid filter string: {}. Expected a list of comparisons separated by 'AND' \
+                 (e.g. 'metrics.loss > 0.1 AND params.lr = 0.01').",
+                py_str(&truncate(self.src))
+            ),
+            Mode::OrderBy => format!(
+                "Invalid order_by clause '{}'. Could not be parsed.",
+                truncate(self.src)
+            ),
+        };
+        SearchError::at(sentence(&head, detail), pos)
+    }
+
+    /// A left-hand side that is not a key (MLflow: `Invalid comparison
+    /// clause. Expected 'Identifier' found '...'`).
+    fn key_err(&self, token: &str, detail: &str, pos: usize) -> SearchError {
+        match self.mode {
+            Mode::Filter(FilterStyle::Runs) | Mode::Filter(FilterStyle::Registry) => {
+                SearchError::at(
+                    sentence(
+                        &format!("Invalid comparison clause. Expected 'Identifier' found '{token}'"),
+                        detail,
+                    ),
+                    pos,
+                )
+            }
+            _ => self.clause_err(token, detail, pos),
+        }
+    }
+
+    /// A malformed `IN` list (MLflow: `While parsing a list in the query,
+    /// ...`).
+    fn list_err(&self, head: &str, detail: &str, pos: usize) -> SearchError {
+        SearchError::at(sentence(head, detail), pos)
+    }
+
+    fn unterminated(&self, start: usize, q: char) -> SearchError {
+        self.clause_err(
+            &self.snippet_at(start),
+            &format!("Unterminated quoted text starting at position {start}: missing closing {q}"),
+            start,
+        )
+    }
+
+    fn or_error(&self, pos: usize) -> SearchError {
+        self.clause_err(
+            "OR",
+            &format!(
+                "The OR operator (position {pos}) is not supported in search filters. \
+                 Only comparisons joined with AND are allowed"
+            ),
+            pos,
+        )
+    }
+
+    // ------------------------------------------------------------ scanning
 
     /// Reads `[A-Za-z0-9_]+` (Unicode letters and digits included).
     fn word(&mut self) -> &'a str {
@@ -154,6 +303,19 @@ impl<'a> Cursor<'a> {
         self.slice(start, self.pos)
     }
 
+    /// Reads an unquoted value token up to whitespace, a quote, a comma or a
+    /// parenthesis.
+    fn bare_token(&mut self) -> &'a str {
+        let start = self.pos;
+        while let Some(c) = self.peek() {
+            if c.is_whitespace() || matches!(c, '\'' | '"' | '`' | '(' | ')' | ',') {
+                break;
+            }
+            self.bump();
+        }
+        self.slice(start, self.pos)
+    }
+
     /// Reads a quoted section starting at the current quote character.
     ///
     /// The closing quote may be escaped by doubling it (`'it''s'`) or with a
@@ -161,35 +323,19 @@ impl<'a> Cursor<'a> {
     fn quoted(&mut self) -> Result<String, SearchError> {
         let start = self.pos;
         let Some(q) = self.bump() else {
-            return Err(SearchError::at("Expected a quoted string", start));
+            return Err(self.clause_err("", "Expected a quoted string", start));
         };
         let mut out = String::new();
         loop {
             match self.bump() {
-                None => {
-                    return Err(SearchError::at(
-                        format!(
-                            "Unterminated quoted text starting at position {start}: \
-                             missing closing {q}"
-                        ),
-                        start,
-                    ))
-                }
+                None => return Err(self.unterminated(start, q)),
                 Some('\\') => match self.bump() {
                     Some(c) if c == q => out.push(q),
                     Some(c) => {
                         out.push('\\');
                         out.push(c);
                     }
-                    None => {
-                        return Err(SearchError::at(
-                            format!(
-                                "Unterminated quoted text starting at position {start}: \
-                                 missing closing {q}"
-                            ),
-                            start,
-                        ))
-                    }
+                    None => return Err(self.unterminated(start, q)),
                 },
                 Some(c) if c == q => {
                     if self.peek() == Some(q) {
@@ -210,18 +356,20 @@ impl<'a> Cursor<'a> {
         let (first, first_quoted) = match self.peek() {
             Some('`') | Some('"') => (self.quoted()?, true),
             Some('\'') => {
-                return Err(SearchError::at(
-                    format!(
-                        "Expected a key but found the string literal {} at position {start}. \
-                         Keys are written like metrics.rmse, params.lr or tags.`my tag`",
-                        self.snippet_at(start)
+                let found = self.snippet_at(start);
+                return Err(self.key_err(
+                    &found,
+                    &format!(
+                        "Expected a key but found the string literal {found} at position \
+                         {start}. Keys are written like metrics.rmse, params.lr or tags.`my tag`"
                     ),
                     start,
-                ))
+                ));
             }
             Some('(') => {
-                return Err(SearchError::at(
-                    format!(
+                return Err(self.clause_err(
+                    "(",
+                    &format!(
                         "Unexpected '(' at position {start}. Parentheses are only allowed \
                          around the value list of IN / NOT IN; grouping clauses is not supported"
                     ),
@@ -230,19 +378,15 @@ impl<'a> Cursor<'a> {
             }
             Some(c) if is_key_char(c) => (self.word().to_string(), false),
             Some(_) => {
-                return Err(SearchError::at(
-                    format!(
-                        "Expected a key at position {start}, found '{}'",
-                        self.snippet_at(start)
-                    ),
+                let found = self.snippet_at(start);
+                return Err(self.clause_err(
+                    &found,
+                    &format!("Expected a key at position {start}, found '{found}'"),
                     start,
-                ))
+                ));
             }
             None => {
-                return Err(SearchError::at(
-                    "Expected a key, but the input ended".to_string(),
-                    start,
-                ))
+                return Err(self.clause_err("", "Expected a key, but the input ended", start));
             }
         };
 
@@ -255,13 +399,12 @@ impl<'a> Cursor<'a> {
                     (Some(first), self.dotted_word().to_string(), false)
                 }
                 _ => {
-                    return Err(SearchError::at(
-                        format!(
-                            "Missing key name after '{}' at position {name_start}",
-                            self.slice(start, name_start)
-                        ),
+                    let written = self.slice(start, name_start);
+                    return Err(self.clause_err(
+                        written,
+                        &format!("Missing key name after '{written}' at position {name_start}"),
                         name_start,
-                    ))
+                    ));
                 }
             }
         } else {
@@ -274,12 +417,13 @@ impl<'a> Cursor<'a> {
             Some(c) if c.is_whitespace() || is_op_char(c) => {}
             Some(c) => {
                 let at = self.pos;
-                return Err(SearchError::at(
-                    format!(
-                        "Unexpected character '{c}' in key '{}' at position {at}. \
+                let found = self.snippet_at(start);
+                return Err(self.key_err(
+                    &found,
+                    &format!(
+                        "Unexpected character '{c}' in key '{found}' at position {at}. \
                          Quote key names that contain special characters with backticks, \
-                         e.g. metrics.`f1-score`",
-                        self.snippet_at(start)
+                         e.g. metrics.`f1-score`"
                     ),
                     at,
                 ));
@@ -295,22 +439,15 @@ impl<'a> Cursor<'a> {
         })
     }
 
-    fn comparator(&mut self, key: &RawKey) -> Result<(Comparator, usize), SearchError> {
+    fn comparator(&mut self, key: &RawKey) -> Result<(RawOp, usize), SearchError> {
         self.skip_ws();
         let start = self.pos;
-        let invalid = |text: &str| {
-            SearchError::at(
-                format!(
-                    "Invalid comparator '{text}' at position {start}. Valid comparators are \
-                     =, !=, <, <=, >, >=, LIKE, ILIKE, IN, NOT IN, IS NULL and IS NOT NULL"
-                ),
-                start,
-            )
-        };
+        let unknown = |text: &str| RawOp::Unknown(text.to_string());
         let op = match self.peek() {
             None => {
-                return Err(SearchError::at(
-                    format!(
+                return Err(self.clause_err(
+                    &key.text,
+                    &format!(
                         "Expected a comparator after key '{}', but the filter ended",
                         key.text
                     ),
@@ -320,17 +457,19 @@ impl<'a> Cursor<'a> {
             Some('=') => {
                 self.bump();
                 if self.peek() == Some('=') {
-                    return Err(invalid("=="));
+                    self.bump();
+                    unknown("==")
+                } else {
+                    RawOp::Known(Comparator::Eq)
                 }
-                Comparator::Eq
             }
             Some('!') => {
                 self.bump();
                 if self.peek() == Some('=') {
                     self.bump();
-                    Comparator::Ne
+                    RawOp::Known(Comparator::Ne)
                 } else {
-                    return Err(invalid("!"));
+                    unknown("!")
                 }
             }
             Some('<') => {
@@ -338,42 +477,48 @@ impl<'a> Cursor<'a> {
                 match self.peek() {
                     Some('=') => {
                         self.bump();
-                        Comparator::Le
+                        RawOp::Known(Comparator::Le)
                     }
-                    Some('>') => return Err(invalid("<>")),
-                    _ => Comparator::Lt,
+                    Some('>') => {
+                        self.bump();
+                        unknown("<>")
+                    }
+                    _ => RawOp::Known(Comparator::Lt),
                 }
             }
             Some('>') => {
                 self.bump();
                 if self.peek() == Some('=') {
                     self.bump();
-                    Comparator::Ge
+                    RawOp::Known(Comparator::Ge)
                 } else {
-                    Comparator::Gt
+                    RawOp::Known(Comparator::Gt)
                 }
             }
+            Some('~') => {
+                // Regex operators of other SQL dialects (`~`, `~*`).
+                while matches!(self.peek(), Some('~') | Some('*')) {
+                    self.bump();
+                }
+                unknown(self.slice(start, self.pos))
+            }
             Some(c) if is_word_char(c) => {
-                let word = self.word().to_ascii_uppercase();
-                match word.as_str() {
-                    "LIKE" => Comparator::Like,
-                    "ILIKE" => Comparator::ILike,
-                    "IN" => Comparator::In,
+                let written = self.word();
+                match written.to_ascii_uppercase().as_str() {
+                    "LIKE" => RawOp::Known(Comparator::Like),
+                    "ILIKE" => RawOp::Known(Comparator::ILike),
+                    "IN" => RawOp::Known(Comparator::In),
                     "NOT" => {
+                        let save = self.pos;
                         self.skip_ws();
-                        let at = self.pos;
                         let next = self.word().to_ascii_uppercase();
                         if next == "IN" {
-                            Comparator::NotIn
+                            RawOp::Known(Comparator::NotIn)
+                        } else if next.is_empty() {
+                            self.pos = save;
+                            unknown("NOT")
                         } else {
-                            return Err(SearchError::at(
-                                format!(
-                                    "Expected IN after NOT at position {at}, found '{}'. \
-                                     NOT is only supported as part of NOT IN",
-                                    self.snippet_at(at)
-                                ),
-                                at,
-                            ));
+                            RawOp::Unknown(format!("NOT {next}"))
                         }
                     }
                     "IS" => {
@@ -381,29 +526,29 @@ impl<'a> Cursor<'a> {
                         let at = self.pos;
                         let next = self.word().to_ascii_uppercase();
                         match next.as_str() {
-                            "NULL" => Comparator::IsNull,
+                            "NULL" => RawOp::Known(Comparator::IsNull),
                             "NOT" => {
                                 self.skip_ws();
                                 let at2 = self.pos;
                                 if self.word().eq_ignore_ascii_case("NULL") {
-                                    Comparator::IsNotNull
+                                    RawOp::Known(Comparator::IsNotNull)
                                 } else {
-                                    return Err(SearchError::at(
-                                        format!(
-                                            "Expected NULL after IS NOT at position {at2}, \
-                                             found '{}'",
-                                            self.snippet_at(at2)
+                                    return Err(self.clause_err(
+                                        "IS NOT",
+                                        &format!(
+                                            "Expected NULL after IS NOT at position {at2}, {}",
+                                            self.found_at(at2)
                                         ),
                                         at2,
                                     ));
                                 }
                             }
                             _ => {
-                                return Err(SearchError::at(
-                                    format!(
-                                        "Expected NULL or NOT NULL after IS at position {at}, \
-                                         found '{}'",
-                                        self.snippet_at(at)
+                                return Err(self.clause_err(
+                                    "IS",
+                                    &format!(
+                                        "Expected NULL or NOT NULL after IS at position {at}, {}",
+                                        self.found_at(at)
                                     ),
                                     at,
                                 ))
@@ -411,12 +556,12 @@ impl<'a> Cursor<'a> {
                         }
                     }
                     _ => {
-                        return Err(SearchError::at(
-                            format!(
+                        return Err(self.clause_err(
+                            written,
+                            &format!(
                                 "Expected a comparator after key '{}' at position {start}, \
-                                 found '{}'",
-                                key.text,
-                                self.slice(start, self.pos)
+                                 found '{written}'",
+                                key.text
                             ),
                             start,
                         ))
@@ -424,20 +569,23 @@ impl<'a> Cursor<'a> {
                 }
             }
             Some(_) => {
-                return Err(SearchError::at(
-                    format!(
-                        "Expected a comparator after key '{}' at position {start}, found '{}'",
-                        key.text,
-                        self.snippet_at(start)
+                let found = self.snippet_at(start);
+                return Err(self.clause_err(
+                    &found,
+                    &format!(
+                        "Expected a comparator after key '{}' at position {start}, found '{found}'",
+                        key.text
                     ),
                     start,
-                ))
+                ));
             }
         };
         Ok((op, start))
     }
 
-    fn number(&mut self) -> Result<f64, SearchError> {
+    /// Reads a numeric literal. A token that starts like a number but is not
+    /// one (`1abc`, `1.2.3`) is returned as [`RawValue::Word`].
+    fn number(&mut self) -> Result<RawValue, SearchError> {
         let start = self.pos;
         if matches!(self.peek(), Some('+') | Some('-')) {
             self.bump();
@@ -476,15 +624,11 @@ impl<'a> Cursor<'a> {
             {
                 self.bump();
             }
-            let text = self.slice(start, self.pos);
-            return Err(SearchError::at(
-                format!("Invalid numeric value '{text}' at position {start}"),
-                start,
-            ));
+            return Ok(RawValue::Word);
         }
         let text = self.slice(start, self.pos);
         match text.parse::<f64>() {
-            Ok(v) if v.is_finite() => Ok(v),
+            Ok(v) if v.is_finite() => Ok(RawValue::Num(v)),
             _ => Err(SearchError::at(
                 format!("Numeric value '{text}' at position {start} is out of range"),
                 start,
@@ -495,11 +639,12 @@ impl<'a> Cursor<'a> {
     fn list(&mut self) -> Result<Vec<String>, SearchError> {
         let open = self.pos;
         if self.peek() != Some('(') {
-            return Err(SearchError::at(
-                format!(
+            let found = self.snippet_at(open);
+            return Err(self.clause_err(
+                &found,
+                &format!(
                     "IN and NOT IN must be followed by a parenthesized list of quoted strings, \
-                     e.g. ('a', 'b'); found '{}' at position {open}",
-                    self.snippet_at(open)
+                     e.g. ('a', 'b'); found '{found}' at position {open}"
                 ),
                 open,
             ));
@@ -508,10 +653,12 @@ impl<'a> Cursor<'a> {
         let mut items = Vec::new();
         self.skip_ws();
         if self.peek() == Some(')') {
-            return Err(SearchError::at(
-                format!(
-                    "Empty list at position {open}: IN and NOT IN need at least one quoted \
-                     string value"
+            return Err(self.list_err(
+                "While parsing a list in the query, expected a non-empty list of string values, \
+                 but got empty list",
+                &format!(
+                    "The list at position {open} is empty: IN and NOT IN need at least one \
+                     quoted string value"
                 ),
                 open,
             ));
@@ -533,20 +680,25 @@ impl<'a> Cursor<'a> {
                     items.push(self.quoted()?);
                 }
                 None => {
-                    return Err(SearchError::at(
-                        format!("Unterminated list starting at position {open}: missing ')'"),
+                    return Err(self.clause_err(
+                        self.slice(open, self.pos),
+                        &format!("Unterminated list starting at position {open}: missing ')'"),
                         open,
                     ))
                 }
                 Some(_) => {
-                    return Err(SearchError::at(
-                        format!(
-                            "Expected a quoted string in the list at position {at}, found '{}'. \
-                             List items must be quoted strings, e.g. ('a', 'b')",
-                            self.snippet_at(at)
+                    let found = self.item_at(at);
+                    return Err(self.list_err(
+                        &format!(
+                            "While parsing a list in the query, expected string value, \
+                             punctuation, or whitespace, but got different type in list: {found}"
+                        ),
+                        &format!(
+                            "List items must be quoted strings, e.g. ('a', 'b'); found '{found}' \
+                             at position {at}"
                         ),
                         at,
-                    ))
+                    ));
                 }
             }
             self.skip_ws();
@@ -566,16 +718,19 @@ impl<'a> Cursor<'a> {
                     return Ok(items);
                 }
                 None => {
-                    return Err(SearchError::at(
-                        format!("Unterminated list starting at position {open}: missing ')'"),
+                    return Err(self.clause_err(
+                        self.slice(open, self.pos),
+                        &format!("Unterminated list starting at position {open}: missing ')'"),
                         open,
                     ))
                 }
                 Some(_) => {
-                    return Err(SearchError::at(
-                        format!(
+                    return Err(self.list_err(
+                        "While parsing a list in the query, expected a non-empty list of string \
+                         values, but got ill-formed list.",
+                        &format!(
                             "Expected ',' or ')' in the list at position {at}, found '{}'",
-                            self.snippet_at(at)
+                            self.item_at(at)
                         ),
                         at,
                     ))
@@ -584,13 +739,53 @@ impl<'a> Cursor<'a> {
         }
     }
 
-    fn value(&mut self, op: Comparator) -> Result<(RawValue, usize, String), SearchError> {
-        if matches!(op, Comparator::IsNull | Comparator::IsNotNull) {
+    /// Skips a parenthesized group (balanced parentheses, quotes respected).
+    fn group(&mut self) -> Result<(), SearchError> {
+        let open = self.pos;
+        let mut depth = 0usize;
+        loop {
+            match self.peek() {
+                None => {
+                    return Err(self.clause_err(
+                        self.slice(open, self.pos),
+                        &format!("Unterminated list starting at position {open}: missing ')'"),
+                        open,
+                    ))
+                }
+                Some('\'') | Some('"') | Some('`') => {
+                    self.quoted()?;
+                }
+                Some('(') => {
+                    self.bump();
+                    depth += 1;
+                }
+                Some(')') => {
+                    self.bump();
+                    depth = depth.saturating_sub(1);
+                    if depth == 0 {
+                        return Ok(());
+                    }
+                }
+                Some(_) => {
+                    self.bump();
+                }
+            }
+        }
+    }
+
+    fn value(&mut self, op: &RawOp) -> Result<(RawValue, usize, String), SearchError> {
+        if matches!(
+            op,
+            RawOp::Known(Comparator::IsNull) | RawOp::Known(Comparator::IsNotNull)
+        ) {
             return Ok((RawValue::None, self.pos, String::new()));
         }
         self.skip_ws();
         let start = self.pos;
-        if matches!(op, Comparator::In | Comparator::NotIn) {
+        if matches!(
+            op,
+            RawOp::Known(Comparator::In) | RawOp::Known(Comparator::NotIn)
+        ) {
             let items = self.list()?;
             return Ok((
                 RawValue::List(items),
@@ -600,65 +795,55 @@ impl<'a> Cursor<'a> {
         }
         let value = match self.peek() {
             None => {
-                return Err(SearchError::at(
-                    format!("Missing value after comparator '{op}' at the end of the filter"),
+                return Err(self.clause_err(
+                    &op.to_string(),
+                    &format!("Missing value after comparator '{op}' at the end of the filter"),
                     start,
                 ))
             }
             Some('\'') | Some('"') => RawValue::Str(self.quoted()?),
             Some('`') => {
-                return Err(SearchError::at(
-                    format!(
-                        "Invalid value {} at position {start}: backticks quote keys, not \
-                         values. Use single or double quotes for string values",
-                        self.snippet_at(start)
-                    ),
-                    start,
-                ))
+                // Backticks quote keys, not values; MLflow reports the value
+                // as not quoted, so it is passed on as an unquoted token.
+                self.quoted()?;
+                RawValue::Word
             }
             Some('(') => {
-                return Err(SearchError::at(
-                    format!(
-                        "A parenthesized list at position {start} can only be used with IN or \
-                         NOT IN, not with '{op}'"
-                    ),
-                    start,
-                ))
+                self.group()?;
+                RawValue::Group
             }
             Some(c)
                 if c.is_ascii_digit()
                     || (matches!(c, '+' | '-' | '.')
                         && matches!(self.peek2(), Some(d) if d.is_ascii_digit() || d == '.')) =>
             {
-                RawValue::Num(self.number()?)
+                self.number()?
             }
             Some(c) if is_word_char(c) => {
-                let word = self.dotted_word();
-                if word.eq_ignore_ascii_case("null") {
-                    return Err(SearchError::at(
-                        format!(
-                            "Cannot compare with NULL using '{op}' at position {start}; \
-                             use IS NULL or IS NOT NULL"
+                let word = self.bare_token();
+                if word.eq_ignore_ascii_case("and") || word.eq_ignore_ascii_case("or") {
+                    return Err(self.clause_err(
+                        &op.to_string(),
+                        &format!(
+                            "Missing value after comparator '{op}': found the keyword '{word}' \
+                             at position {start}"
                         ),
                         start,
                     ));
                 }
-                return Err(SearchError::at(
-                    format!(
-                        "Expected a quoted string or a number as the value at position {start}, \
-                         found '{word}'. String values must be quoted, e.g. '{word}'"
-                    ),
-                    start,
-                ));
+                if word.eq_ignore_ascii_case("null") {
+                    RawValue::NullWord
+                } else {
+                    RawValue::Word
+                }
             }
             Some(_) => {
-                return Err(SearchError::at(
-                    format!(
-                        "Expected a value at position {start}, found '{}'",
-                        self.snippet_at(start)
-                    ),
+                let found = self.snippet_at(start);
+                return Err(self.clause_err(
+                    &found,
+                    &format!("Expected a value at position {start}, found '{found}'"),
                     start,
-                ))
+                ));
             }
         };
         Ok((value, start, self.slice(start, self.pos).to_string()))
@@ -669,11 +854,12 @@ impl<'a> Cursor<'a> {
         let key = self.key()?;
         if key.prefix.is_none() && !key.quoted {
             if key.name.eq_ignore_ascii_case("or") {
-                return Err(or_error(key.start));
+                return Err(self.or_error(key.start));
             }
             if key.name.eq_ignore_ascii_case("and") {
-                return Err(SearchError::at(
-                    format!(
+                return Err(self.clause_err(
+                    &key.text,
+                    &format!(
                         "Unexpected AND at position {}: expected a comparison",
                         key.start
                     ),
@@ -682,7 +868,7 @@ impl<'a> Cursor<'a> {
             }
         }
         let (op, op_start) = self.comparator(&key)?;
-        let (value, value_start, value_text) = self.value(op)?;
+        let (value, value_start, value_text) = self.value(&op)?;
         Ok(RawClause {
             key,
             op,
@@ -694,25 +880,15 @@ impl<'a> Cursor<'a> {
     }
 }
 
-fn or_error(pos: usize) -> SearchError {
-    SearchError::at(
-        format!(
-            "The OR operator (position {pos}) is not supported in search filters. \
-             Only comparisons joined with AND are allowed"
-        ),
-        pos,
-    )
-}
-
 /// Parses a whole filter into raw clauses. Empty or blank input yields no clauses.
-pub(crate) fn parse_filter(filter: &str) -> Result<Vec<RawClause>, SearchError> {
+pub(crate) fn parse_filter(filter: &str, style: FilterStyle) -> Result<Vec<RawClause>, SearchError> {
     if filter.len() > MAX_FILTER_LEN {
         return Err(SearchError::new(format!(
             "The filter is {} bytes long; the maximum is {MAX_FILTER_LEN} bytes",
             filter.len()
         )));
     }
-    let mut cur = Cursor::new(filter);
+    let mut cur = Cursor::new(filter, Mode::Filter(style));
     cur.skip_ws();
     if cur.eof() {
         return Ok(Vec::new());
@@ -735,19 +911,21 @@ pub(crate) fn parse_filter(filter: &str) -> Result<Vec<RawClause>, SearchError> 
         if word.eq_ignore_ascii_case("and") {
             cur.skip_ws();
             if cur.eof() {
-                return Err(SearchError::at(
-                    format!(
+                return Err(cur.clause_err(
+                    word,
+                    &format!(
                         "The filter ends with AND at position {at}; expected another comparison"
                     ),
                     at,
                 ));
             }
         } else if word.eq_ignore_ascii_case("or") {
-            return Err(or_error(at));
+            return Err(cur.or_error(at));
         } else {
             let found = cur.snippet_at(at);
-            return Err(SearchError::at(
-                format!(
+            return Err(cur.clause_err(
+                &found,
+                &format!(
                     "Expected AND between comparisons at position {at}, found '{found}'. \
                      Comparisons must be joined with AND"
                 ),
@@ -761,16 +939,17 @@ pub(crate) fn parse_filter(filter: &str) -> Result<Vec<RawClause>, SearchError> 
 pub(crate) fn parse_order_by_clause(clause: &str) -> Result<RawOrderBy, SearchError> {
     if clause.len() > MAX_FILTER_LEN {
         return Err(SearchError::new(format!(
-            "The order_by clause is {} bytes long; the maximum is {MAX_FILTER_LEN} bytes",
+            "Invalid order_by clause of {} bytes; the maximum is {MAX_FILTER_LEN} bytes",
             clause.len()
         )));
     }
-    let mut cur = Cursor::new(clause);
+    let mut cur = Cursor::new(clause, Mode::OrderBy);
     cur.skip_ws();
     if cur.eof() {
-        return Err(SearchError::new(
-            "Empty order_by clause; expected '<key> [ASC|DESC]'",
-        ));
+        return Err(SearchError::new(sentence(
+            &format!("Invalid order_by clause '{clause}'. Could not be parsed."),
+            "The clause is empty; expected '<key> [ASC|DESC]'",
+        )));
     }
     let key = cur.key()?;
     cur.skip_ws();
@@ -790,8 +969,9 @@ pub(crate) fn parse_order_by_clause(clause: &str) -> Result<RawOrderBy, SearchEr
         let found = cur.snippet_at(at);
         return Err(SearchError::at(
             format!(
-                "Invalid ordering direction '{found}' in order_by clause '{clause}'. \
-                 Expected ASC or DESC"
+                "Invalid ordering key in order_by clause '{}'. Expected ASC or DESC after the \
+                 key, found '{found}' at position {at}",
+                truncate(clause)
             ),
             at,
         ));
@@ -800,10 +980,11 @@ pub(crate) fn parse_order_by_clause(clause: &str) -> Result<RawOrderBy, SearchEr
     if !cur.eof() {
         let at = cur.pos;
         let found = cur.snippet_at(at);
-        return Err(SearchError::at(
-            format!(
-                "Invalid order_by clause '{clause}': unexpected '{found}' after the direction. \
-                 Expected '<key> [ASC|DESC]'"
+        return Err(cur.clause_err(
+            &found,
+            &format!(
+                "Unexpected '{found}' after the direction at position {at}; \
+                 expected '<key> [ASC|DESC]'"
             ),
             at,
         ));
@@ -822,21 +1003,21 @@ mod tests {
     #[test]
     fn in_list_of_exactly_the_maximum_items_is_accepted() {
         let src = list_of(MAX_IN_LIST_ITEMS);
-        let mut cur = Cursor::new(&src);
+        let mut cur = Cursor::new(&src, Mode::Filter(FilterStyle::Runs));
         assert_eq!(cur.list().map(|v| v.len()), Ok(MAX_IN_LIST_ITEMS));
     }
 
     #[test]
     fn in_list_over_the_maximum_items_is_rejected() {
         let src = list_of(MAX_IN_LIST_ITEMS + 1);
-        let mut cur = Cursor::new(&src);
+        let mut cur = Cursor::new(&src, Mode::Filter(FilterStyle::Runs));
         let err = cur.list().err().map(|e| e.message).unwrap_or_default();
         assert!(err.contains("more than 10000 items"), "{err}");
     }
 
     #[test]
     fn raw_key_keeps_source_text_and_position() {
-        let clauses = parse_filter("  metrics.`a b` > 1").unwrap_or_default();
+        let clauses = parse_filter("  metrics.`a b` > 1", FilterStyle::Runs).unwrap_or_default();
         assert_eq!(clauses.len(), 1);
         let key = &clauses[0].key;
         assert_eq!(key.prefix.as_deref(), Some("metrics"));

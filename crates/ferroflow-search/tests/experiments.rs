@@ -81,32 +81,38 @@ fn tags_accept_string_comparators_and_null_checks() {
 
 #[test]
 fn time_attribute_with_string_value_is_rejected() {
-    assert_err("creation_time > '100'", &["numeric value", "creation_time"]);
+    assert_err(
+        "creation_time > '100'",
+        &["Expected numeric value type for numeric attribute: creation_time. Found '100'"],
+    );
 }
 
 #[test]
 fn name_with_in_list_is_rejected() {
     assert_err(
         "name IN ('a')",
-        &["Invalid comparator 'IN'", "attribute 'name'"],
+        &["Invalid comparator 'IN' not one of", "attribute 'name'"],
     );
 }
 
 #[test]
 fn name_with_numeric_comparator_is_rejected() {
-    assert_err("name > 'a'", &["Invalid comparator '>'"]);
+    assert_err("name > 'a'", &["Invalid comparator '>' not one of"]);
 }
 
 #[test]
 fn name_is_null_is_rejected() {
-    assert_err("name IS NULL", &["Invalid comparator 'IS NULL'"]);
+    assert_err(
+        "name IS NULL",
+        &["IS NULL / IS NOT NULL is only supported for tags, not for attribute 'name'"],
+    );
 }
 
 #[test]
 fn run_only_entity_types_are_rejected() {
     assert_err(
         "metrics.a > 1",
-        &["Invalid entity type 'metrics'", "'attribute'", "'tags'"],
+        &["Invalid entity type 'metrics'. Valid entity types are ('attribute', 'tag', 'tags')"],
     );
     assert_err(
         "attributes.name = 'a'",
@@ -118,18 +124,48 @@ fn run_only_entity_types_are_rejected() {
 fn experiment_id_is_not_searchable() {
     assert_err(
         "experiment_id = '1'",
-        &["Invalid attribute key 'experiment_id'", "'name'"],
+        &[
+            "Invalid attribute key 'experiment_id' specified. Valid keys are",
+            "'name'",
+        ],
     );
 }
 
 #[test]
 fn tag_with_number_value_is_rejected() {
-    assert_err("tags.a = 1", &["quoted string", "tag 'a'"]);
+    assert_err(
+        "tags.a = 1",
+        &["Expected a quoted string value for tag 'a' (e.g. 'my-value'). Got value 1"],
+    );
+}
+
+#[test]
+fn tag_with_unsupported_comparator_is_rejected() {
+    assert_err(
+        "tags.a > 'x'",
+        &["Invalid comparator for tag: >", "tag 'a'"],
+    );
+}
+
+#[test]
+fn messages_carry_mlflow_wording() {
+    assert_err("foo = 1", &["Invalid attribute key 'foo'"]);
+    assert_err(
+        "name = abc",
+        &["Parameter value is either not quoted or unidentified quote types used for string value abc"],
+    );
+    assert_err(
+        "tags.a = NULL",
+        &["Expected a quoted string value for tag 'a' (e.g. 'my-value'). Got value NULL"],
+    );
 }
 
 #[test]
 fn rejects_or_between_clauses() {
-    assert_err("name = 'a' OR name = 'b'", &["OR"]);
+    assert_err(
+        "name = 'a' OR name = 'b'",
+        &["Invalid clause(s) in filter string: OR"],
+    );
 }
 
 #[test]
@@ -166,7 +202,11 @@ fn order_by_accepts_experiment_attributes() {
 #[test]
 fn order_by_tags_is_rejected() {
     let e = order(&["tags.a"]).err().unwrap();
-    assert!(e.message.contains("cannot order by tag"), "{}", e.message);
+    assert!(
+        e.message.contains("Invalid order_by entity: tag"),
+        "{}",
+        e.message
+    );
 }
 
 #[test]
@@ -174,7 +214,7 @@ fn order_by_unknown_attribute_is_rejected() {
     let e = order(&["lifecycle_stage"]).err().unwrap();
     assert!(
         e.message
-            .contains("Invalid attribute key 'lifecycle_stage'"),
+            .contains("Invalid attribute key 'lifecycle_stage' specified"),
         "{}",
         e.message
     );

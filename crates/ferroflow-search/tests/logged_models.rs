@@ -97,25 +97,37 @@ fn timestamp_aliases_are_normalized() {
 fn timestamp_attribute_with_string_is_rejected() {
     assert_err(
         "creation_time > 'yesterday'",
-        &["numeric value", "creation_timestamp"],
+        &["Expected numeric value type for numeric attribute: creation_time. Found 'yesterday'"],
     );
 }
 
 #[test]
 fn metric_with_string_value_is_rejected() {
-    assert_err("metrics.loss = '0.1'", &["numeric value", "metric 'loss'"]);
+    assert_err(
+        "metrics.loss = '0.1'",
+        &["Expected numeric value type for metric 'loss'. Found '0.1'"],
+    );
 }
 
 #[test]
 fn metric_with_like_is_rejected() {
-    assert_err("metrics.loss LIKE '1'", &["Invalid comparator 'LIKE'"]);
+    assert_err(
+        "metrics.loss LIKE '1'",
+        &["Invalid comparison operator for metrics.loss: 'LIKE'. \
+           Expected one of ('<', '<=', '>', '>=', '=', '!=')."],
+    );
+    assert_err(
+        "metrics.a == 1",
+        &["Invalid comparison operator for metrics.a: '=='."],
+    );
 }
 
 #[test]
 fn param_with_numeric_comparator_is_rejected() {
     assert_err(
         "params.lr > '0.1'",
-        &["Invalid comparator '>'", "param 'lr'"],
+        &["Invalid comparison operator for params.lr: '>'. \
+           Expected one of ('=', '!=', 'LIKE', 'ILIKE', 'IN', 'NOT IN')."],
     );
 }
 
@@ -123,25 +135,53 @@ fn param_with_numeric_comparator_is_rejected() {
 fn singular_or_run_only_prefixes_are_rejected() {
     assert_err(
         "metric.loss < 1",
-        &["Invalid entity type 'metric'", "'metrics'"],
+        &["Invalid entity type: 'metric'. Expected one of ['attributes', 'metrics', 'params', 'tags']."],
     );
-    assert_err("datasets.name = 'a'", &["Invalid entity type 'datasets'"]);
+    assert_err(
+        "datasets.name = 'a'",
+        &["Invalid entity type: 'datasets'."],
+    );
 }
 
 #[test]
 fn unknown_attribute_is_rejected() {
     assert_err(
         "artifact_uri = 'x'",
-        &["Invalid attribute key 'artifact_uri'", "'model_id'"],
+        &[
+            "Invalid attribute key 'artifact_uri' specified. Valid keys are",
+            "'model_id'",
+        ],
     );
 }
 
 #[test]
 fn is_null_is_rejected() {
-    assert_err("tags.a IS NULL", &["Invalid comparator 'IS NULL'"]);
+    assert_err(
+        "tags.a IS NULL",
+        &["Invalid comparison operator for tags.a: 'IS NULL'."],
+    );
 }
 
 #[test]
 fn rejects_or_between_clauses() {
-    assert_err("metrics.a > 1 OR metrics.b > 1", &["OR"]);
+    assert_err(
+        "metrics.a > 1 OR metrics.b > 1",
+        &[
+            "Invalid filter string: 'metrics.a > 1 OR metrics.b > 1'. Expected a list of \
+             comparisons separated by 'AND' (e.g. 'metrics.loss > 0.1 AND params.lr = 0.01').",
+            "OR",
+        ],
+    );
+}
+
+#[test]
+fn syntax_errors_echo_the_filter_as_mlflow_does() {
+    assert_err(
+        "params.a = 'x",
+        &["Invalid filter string: \"params.a = 'x\". Expected a list of comparisons", "Unterminated"],
+    );
+    assert_err(
+        "metrics.a >",
+        &["Invalid filter string: 'metrics.a >'.", "Missing value"],
+    );
 }

@@ -83,12 +83,50 @@ fn registered_model_empty_filter_yields_no_clauses() {
 
 #[test]
 fn registered_model_name_in_list_is_rejected() {
-    assert_err(RM, "name IN ('a')", &["Invalid comparator 'IN'"]);
+    assert_err(
+        RM,
+        "name IN ('a')",
+        &["Invalid comparator for attribute: IN", "attribute 'name'"],
+    );
+}
+
+#[test]
+fn registered_model_unsupported_comparators_are_rejected() {
+    assert_err(RM, "name > 'a'", &["Invalid comparator for attribute: >"]);
+    assert_err(RM, "tags.a > 'x'", &["Invalid comparator for tag: >"]);
+    assert_err(RM, "name == 'a'", &["Invalid comparator for attribute: =="]);
+}
+
+#[test]
+fn registered_model_non_string_values_are_rejected() {
+    assert_err(
+        RM,
+        "name = 1",
+        &["Expected a quoted string value or a list of quoted string values for attributes. Got value 1"],
+    );
+    assert_err(
+        RM,
+        "tags.a LIKE 1",
+        &["Expected a quoted string value for tag 'a' (e.g. 'my-value'). Got value 1"],
+    );
+}
+
+#[test]
+fn registered_model_rejects_or_between_clauses() {
+    assert_err(
+        RM,
+        "name = 'a' OR name = 'b'",
+        &["Invalid clause(s) in filter string: OR"],
+    );
 }
 
 #[test]
 fn registered_model_tag_is_null_is_rejected() {
-    assert_err(RM, "tags.a IS NULL", &["Invalid comparator 'IS NULL'"]);
+    assert_err(
+        RM,
+        "tags.a IS NULL",
+        &["IS NULL / IS NOT NULL is not supported for registered model search."],
+    );
 }
 
 #[test]
@@ -96,18 +134,26 @@ fn registered_model_unknown_attribute_is_rejected() {
     assert_err(
         RM,
         "run_id = 'a'",
-        &["Invalid attribute key 'run_id'", "'name'"],
+        &["Invalid attribute key 'run_id' specified. Valid keys are 'name'"],
     );
 }
 
 #[test]
 fn registered_model_run_prefixes_are_rejected() {
-    assert_err(RM, "params.a = 'x'", &["Invalid entity type 'params'"]);
+    assert_err(
+        RM,
+        "params.a = 'x'",
+        &["Invalid entity type 'params'. Valid entity types are ('attribute', 'tag', 'tags')"],
+    );
 }
 
 #[test]
 fn registered_model_unquoted_value_is_rejected() {
-    assert_err(RM, "name = model", &["must be quoted"]);
+    assert_err(
+        RM,
+        "name = model",
+        &["Parameter value is either not quoted or unidentified quote types used for string value model"],
+    );
 }
 
 #[test]
@@ -131,6 +177,13 @@ fn registered_model_order_by_timestamp_aliases_are_duplicates() {
     let e = parse_registered_model_order_by(&owned(&["timestamp", "last_updated_timestamp DESC"]))
         .err()
         .unwrap();
+    assert!(
+        e.message.contains(
+            "`order_by` contains duplicate fields: ['timestamp', 'last_updated_timestamp DESC']"
+        ),
+        "{}",
+        e.message
+    );
     assert!(e.message.contains("more than once"), "{}", e.message);
 }
 
@@ -140,7 +193,8 @@ fn registered_model_order_by_invalid_key_is_rejected() {
         .err()
         .unwrap();
     assert!(
-        e.message.contains("Invalid attribute key 'version_number'"),
+        e.message
+            .contains("Invalid order by key 'version_number' specified. Valid keys are"),
         "{}",
         e.message
     );
@@ -151,7 +205,19 @@ fn registered_model_order_by_tags_is_rejected() {
     let e = parse_registered_model_order_by(&owned(&["tags.a"]))
         .err()
         .unwrap();
-    assert!(e.message.contains("cannot order by tag"), "{}", e.message);
+    assert!(
+        e.message.contains("Invalid order by key 'tags.a' specified"),
+        "{}",
+        e.message
+    );
+    let e = parse_registered_model_order_by(&owned(&["foo.a"]))
+        .err()
+        .unwrap();
+    assert!(
+        e.message.contains("Invalid order by key 'foo.a' specified"),
+        "{}",
+        e.message
+    );
 }
 
 #[test]
@@ -160,7 +226,8 @@ fn registered_model_order_by_invalid_direction_is_rejected() {
         .err()
         .unwrap();
     assert!(
-        e.message.contains("Invalid ordering direction 'UP'"),
+        e.message
+            .contains("Invalid ordering key in order_by clause 'name UP'."),
         "{}",
         e.message
     );
@@ -192,12 +259,23 @@ fn model_version_run_id_accepts_in() {
 
 #[test]
 fn model_version_run_id_not_in_is_rejected() {
-    assert_err(MV, "run_id NOT IN ('a')", &["Invalid comparator 'NOT IN'"]);
+    assert_err(
+        MV,
+        "run_id NOT IN ('a')",
+        &["Invalid comparator for attribute: NOT IN"],
+    );
 }
 
 #[test]
 fn model_version_in_on_name_is_rejected() {
-    assert_err(MV, "name IN ('a')", &["Invalid comparator 'IN'", "run_id"]);
+    assert_err(
+        MV,
+        "name IN ('a')",
+        &[
+            "Only ['run_id'] attributes support comparison with a list of quoted string values.",
+            "attribute 'name'",
+        ],
+    );
 }
 
 #[test]
@@ -222,7 +300,7 @@ fn model_version_number_with_non_integer_string_is_rejected() {
     assert_err(
         MV,
         "version_number = 'latest'",
-        &["numeric value", "version_number"],
+        &["Invalid value for numeric attribute 'version_number': 'latest'"],
     );
 }
 
@@ -231,13 +309,26 @@ fn model_version_number_with_like_is_rejected() {
     assert_err(
         MV,
         "version_number LIKE '1%'",
-        &["Invalid comparator 'LIKE'"],
+        &["Invalid comparator for attribute version_number: LIKE"],
     );
 }
 
 #[test]
 fn model_version_string_attribute_with_number_is_rejected() {
-    assert_err(MV, "name = 1", &["quoted string", "attribute 'name'"]);
+    assert_err(
+        MV,
+        "name = 1",
+        &[
+            "attributes support comparison with numeric values.",
+            "attribute 'name'",
+        ],
+    );
+}
+
+#[test]
+fn model_version_unsupported_comparators_are_rejected() {
+    assert_err(MV, "name > 'a'", &["Invalid comparator for attribute: >"]);
+    assert_err(MV, "tags.a > 'x'", &["Invalid comparator for tag: >"]);
 }
 
 #[test]
@@ -249,7 +340,7 @@ fn model_version_tags_accept_string_comparators() {
     assert_err(
         MV,
         "tags.stage IS NOT NULL",
-        &["Invalid comparator 'IS NOT NULL'"],
+        &["IS NULL / IS NOT NULL is not supported for model version search."],
     );
 }
 
@@ -258,13 +349,20 @@ fn model_version_unknown_attribute_is_rejected() {
     assert_err(
         MV,
         "current_stage = 'Production'",
-        &["Invalid attribute key 'current_stage'", "'version_number'"],
+        &[
+            "Invalid attribute key 'current_stage' specified. Valid keys are",
+            "'version_number'",
+        ],
     );
 }
 
 #[test]
 fn model_version_rejects_or_between_clauses() {
-    assert_err(MV, "name = 'a' OR name = 'b'", &["OR"]);
+    assert_err(
+        MV,
+        "name = 'a' OR name = 'b'",
+        &["Invalid clause(s) in filter string: OR"],
+    );
 }
 
 #[test]
@@ -291,7 +389,12 @@ fn model_version_order_by_duplicates_are_rejected() {
     let e = parse_model_version_order_by(&owned(&["name", "name DESC"]))
         .err()
         .unwrap();
-    assert!(e.message.contains("more than once"), "{}", e.message);
+    assert!(
+        e.message
+            .contains("`order_by` contains duplicate fields: ['name', 'name DESC']"),
+        "{}",
+        e.message
+    );
 }
 
 #[test]
@@ -300,7 +403,7 @@ fn model_version_order_by_invalid_key_is_rejected() {
         .err()
         .unwrap();
     assert!(
-        e.message.contains("Invalid attribute key 'run_id'"),
+        e.message.contains("Invalid attribute key 'run_id' specified"),
         "{}",
         e.message
     );
@@ -311,5 +414,9 @@ fn model_version_order_by_tags_is_rejected() {
     let e = parse_model_version_order_by(&owned(&["tags.x"]))
         .err()
         .unwrap();
-    assert!(e.message.contains("cannot order by tag"), "{}", e.message);
+    assert!(
+        e.message.contains("Invalid order by key 'x' specified"),
+        "{}",
+        e.message
+    );
 }

@@ -362,95 +362,175 @@ fn unicode_keys_and_values_are_accepted() {
 
 #[test]
 fn rejects_or_between_clauses() {
-    let e = assert_err("metrics.a > 1 OR metrics.b > 2", &["OR", "AND"]);
+    let e = assert_err(
+        "metrics.a > 1 OR metrics.b > 2",
+        &["Invalid clause(s) in filter string: 'OR'", "AND"],
+    );
     assert_eq!(e.position, Some(14));
-    assert_err("metrics.a > 1 or metrics.b > 2", &["OR"]);
+    assert_err(
+        "metrics.a > 1 or metrics.b > 2",
+        &["Invalid clause(s) in filter string: 'OR'"],
+    );
 }
 
 #[test]
 fn rejects_or_at_the_start() {
-    assert_err("OR metrics.a > 1", &["OR"]);
+    assert_err(
+        "OR metrics.a > 1",
+        &["Invalid clause(s) in filter string: 'OR'"],
+    );
 }
 
 #[test]
 fn rejects_missing_and_between_clauses() {
     assert_err(
         "metrics.a > 1 metrics.b > 2",
-        &["Expected AND", "metrics.b"],
+        &[
+            "Invalid clause(s) in filter string: 'metrics.b'",
+            "Expected AND",
+        ],
     );
 }
 
 #[test]
 fn rejects_trailing_and() {
-    assert_err("metrics.a > 1 AND ", &["ends with AND"]);
+    assert_err(
+        "metrics.a > 1 AND ",
+        &["Invalid clause(s) in filter string: 'AND'", "ends with AND"],
+    );
 }
 
 #[test]
 fn rejects_leading_and() {
-    assert_err("AND metrics.a > 1", &["Unexpected AND"]);
+    assert_err(
+        "AND metrics.a > 1",
+        &["Invalid clause(s) in filter string: 'AND'", "Unexpected AND"],
+    );
 }
 
 #[test]
 fn rejects_double_and() {
-    assert_err("metrics.a > 1 AND AND metrics.b > 1", &["Unexpected AND"]);
+    assert_err(
+        "metrics.a > 1 AND AND metrics.b > 1",
+        &["Invalid clause(s) in filter string: 'AND'", "Unexpected AND"],
+    );
 }
 
 #[test]
 fn rejects_parentheses_used_for_grouping() {
-    assert_err("(metrics.a > 1)", &["'('", "grouping"]);
+    assert_err(
+        "(metrics.a > 1)",
+        &["Invalid clause(s) in filter string: '('", "grouping"],
+    );
 }
 
 #[test]
 fn metric_with_string_value_is_rejected() {
     let e = assert_err(
         "metrics.rmse > 'abc'",
-        &["numeric value", "metric 'rmse'", "'abc'"],
+        &["Expected numeric value type for metric 'rmse'. Found 'abc'"],
     );
     assert_eq!(e.position, Some(15));
 }
 
 #[test]
-fn metric_with_like_is_rejected() {
+fn messages_carry_mlflow_wording() {
+    // The phrases MLflow 3.x returns for these filters (compat suite).
     assert_err(
+        "metrics.rmse < 'abc'",
+        &["Expected numeric value type for metric"],
+    );
+    assert_err("foo.bar = 1", &["Invalid entity type 'foo'"]);
+    assert_err(
+        "metrics.a = 1 OR metrics.b = 2",
+        &["Invalid clause(s) in filter string"],
+    );
+    assert_err(
+        "params.alpha = 0.01",
+        &["Expected a quoted string value for parameter"],
+    );
+}
+
+#[test]
+fn metric_with_like_is_rejected() {
+    let e = assert_err(
+        "metrics.rmse LIKE 1",
+        &[
+            "Invalid comparator 'LIKE' not one of",
+            "['<', '<=', '>', '>=', '=', '!=']",
+            "metric 'rmse'",
+        ],
+    );
+    assert_eq!(e.position, Some(13));
+}
+
+#[test]
+fn metric_with_like_and_string_reports_the_value_first_as_mlflow_does() {
+    let e = assert_err(
         "metrics.rmse LIKE '1%'",
         &[
-            "Invalid comparator 'LIKE'",
-            "metric 'rmse'",
-            "=, !=, <, <=, >, >=",
+            "Expected numeric value type for metric 'rmse'. Found '1%'",
+            "'LIKE' is not a valid comparator for metric 'rmse'",
+        ],
+    );
+    assert_eq!(e.position, Some(18));
+}
+
+#[test]
+fn metric_with_is_null_is_rejected() {
+    assert_err(
+        "metrics.rmse IS NULL",
+        &["IS NULL / IS NOT NULL is only supported for tags and params, not for 'metric' 'rmse'"],
+    );
+}
+
+#[test]
+fn metric_with_in_is_rejected() {
+    assert_err(
+        "metrics.rmse IN ('1')",
+        &[
+            "Expected numeric value type for metric 'rmse'. Found ('1')",
+            "'IN' is not a valid comparator",
         ],
     );
 }
 
 #[test]
-fn metric_with_is_null_is_rejected() {
-    assert_err("metrics.rmse IS NULL", &["Invalid comparator 'IS NULL'"]);
-}
-
-#[test]
-fn metric_with_in_is_rejected() {
-    assert_err("metrics.rmse IN ('1')", &["Invalid comparator 'IN'"]);
-}
-
-#[test]
 fn param_with_number_value_is_rejected() {
-    assert_err("params.lr = 0.01", &["quoted string", "param 'lr'", "0.01"]);
+    assert_err(
+        "params.lr = 0.01",
+        &["Expected a quoted string value for parameter 'lr' (e.g. 'my-value'). Got value 0.01"],
+    );
 }
 
 #[test]
 fn param_with_numeric_comparator_is_rejected() {
-    assert_err("params.lr > '1'", &["Invalid comparator '>'", "param 'lr'"]);
+    assert_err(
+        "params.lr > '1'",
+        &["Invalid comparator '>' not one of", "parameter 'lr'"],
+    );
 }
 
 #[test]
 fn tag_with_unquoted_value_is_rejected() {
-    assert_err("tags.env = prod", &["must be quoted", "prod"]);
+    assert_err(
+        "tags.env = prod",
+        &[
+            "Parameter value is either not quoted or unidentified quote types used for string \
+             value prod. Use either single or double quotes.",
+            "tags.env = 'prod'",
+        ],
+    );
 }
 
 #[test]
 fn tag_with_in_list_is_rejected() {
     assert_err(
         "tags.env IN ('a')",
-        &["Invalid comparator 'IN'", "tag 'env'"],
+        &[
+            "Expected a quoted string value for tag 'env' (e.g. 'my-value'). Got value ('a')",
+            "'IN' is not a valid comparator for tag 'env'",
+        ],
     );
 }
 
@@ -458,10 +538,17 @@ fn tag_with_in_list_is_rejected() {
 fn invalid_attribute_key_lists_valid_keys() {
     let e = assert_err(
         "foo = 'x'",
-        &["Invalid attribute key 'foo'", "'run_id'", "'start_time'"],
+        &[
+            "Invalid attribute key 'foo' specified. Valid keys are",
+            "'run_id'",
+            "'start_time'",
+        ],
     );
     assert_eq!(e.position, Some(0));
-    assert_err("attributes.experiment_id = '1'", &["'experiment_id'"]);
+    assert_err(
+        "attributes.experiment_id = '1'",
+        &["Invalid attribute key 'experiment_id' specified"],
+    );
 }
 
 #[test]
@@ -473,7 +560,12 @@ fn attribute_names_are_case_sensitive() {
 fn invalid_entity_type_is_rejected() {
     assert_err(
         "metricz.a > 1",
-        &["Invalid entity type 'metricz'", "'metrics'", "'params'"],
+        &[
+            "Invalid entity type 'metricz'. Valid values are \
+             ['metric', 'parameter', 'tag', 'attribute', 'dataset']",
+            "'metrics'",
+            "'params'",
+        ],
     );
     assert_err("Metrics.a > 1", &["Invalid entity type 'Metrics'"]);
 }
@@ -482,7 +574,7 @@ fn invalid_entity_type_is_rejected() {
 fn invalid_dataset_key_is_rejected() {
     assert_err(
         "datasets.size = '1'",
-        &["Invalid dataset key 'size'", "'digest'"],
+        &["Invalid dataset key 'size' specified. Valid keys are", "'digest'"],
     );
 }
 
@@ -490,7 +582,10 @@ fn invalid_dataset_key_is_rejected() {
 fn in_on_attribute_other_than_run_id_is_rejected() {
     assert_err(
         "status IN ('RUNNING')",
-        &["Invalid comparator 'IN'", "attribute 'status'", "run_id"],
+        &[
+            "Only ['run_id'] attributes support comparison with a list of quoted string values.",
+            "attribute 'status'",
+        ],
     );
 }
 
@@ -498,59 +593,114 @@ fn in_on_attribute_other_than_run_id_is_rejected() {
 fn numeric_attribute_with_string_value_is_rejected() {
     assert_err(
         "start_time > '2020'",
-        &["numeric value", "attribute 'start_time'", "'2020'"],
+        &["Expected numeric value type for numeric attribute: start_time. Found '2020'"],
     );
 }
 
 #[test]
 fn numeric_attribute_with_like_is_rejected() {
-    assert_err("end_time LIKE '1%'", &["Invalid comparator 'LIKE'"]);
+    assert_err(
+        "end_time LIKE 1",
+        &["Invalid comparator 'LIKE' not one of", "attribute 'end_time'"],
+    );
+    assert_err(
+        "end_time LIKE '1%'",
+        &["Expected numeric value type for numeric attribute: end_time. Found '1%'"],
+    );
 }
 
 #[test]
 fn string_attribute_with_number_value_is_rejected() {
-    assert_err("status = 1", &["quoted string", "attribute 'status'"]);
+    assert_err(
+        "status = 1",
+        &[
+            "Expected a quoted string value for attributes. Got value 1",
+            "attribute 'status'",
+        ],
+    );
 }
 
 #[test]
 fn string_attribute_with_numeric_comparator_is_rejected() {
-    assert_err("run_name > 'a'", &["Invalid comparator '>'"]);
+    assert_err(
+        "run_name > 'a'",
+        &["Invalid comparator '>' not one of", "attribute 'run_name'"],
+    );
 }
 
 #[test]
 fn attribute_is_null_is_rejected() {
-    assert_err("run_name IS NULL", &["Invalid comparator 'IS NULL'"]);
+    assert_err(
+        "run_name IS NULL",
+        &["IS NULL / IS NOT NULL is only supported for tags and params, not for 'attribute' 'run_name'"],
+    );
 }
 
 #[test]
 fn empty_in_list_is_rejected() {
-    assert_err("run_id IN ()", &["Empty list"]);
+    assert_err(
+        "run_id IN ()",
+        &["While parsing a list in the query, expected a non-empty list of string values, but got empty list"],
+    );
 }
 
 #[test]
 fn in_list_with_numbers_is_rejected() {
-    assert_err("run_id IN (1, 2)", &["quoted string", "'1,'"]);
+    let e = assert_err(
+        "run_id IN (1, 2)",
+        &[
+            "While parsing a list in the query, expected string value, punctuation, or \
+             whitespace, but got different type in list",
+            "found '1'",
+        ],
+    );
+    assert_eq!(e.position, Some(11));
 }
 
 #[test]
 fn in_without_parentheses_is_rejected() {
-    assert_err("run_id IN 'a'", &["parenthesized list"]);
+    assert_err(
+        "run_id IN 'a'",
+        &["Invalid clause(s) in filter string", "parenthesized list"],
+    );
 }
 
 #[test]
 fn unterminated_in_list_is_rejected() {
-    assert_err("run_id IN ('a', 'b'", &["missing ')'"]);
-    assert_err("run_id IN ('a' 'b')", &["Expected ',' or ')'"]);
+    assert_err(
+        "run_id IN ('a', 'b'",
+        &["Invalid clause(s) in filter string", "missing ')'"],
+    );
+    assert_err(
+        "run_id IN ('a' 'b')",
+        &["but got ill-formed list.", "Expected ',' or ')'"],
+    );
 }
 
 #[test]
 fn list_with_equals_is_rejected() {
     assert_err("run_id = ('a')", &["only be used with IN or NOT IN"]);
+    assert_err(
+        "metrics.a = (1)",
+        &["Expected numeric value type for metric 'a'. Found (1)"],
+    );
+    assert_err(
+        "params.a = ('x')",
+        &["Expected a quoted string value for parameter 'a' (e.g. 'my-value'). Got value ('x')"],
+    );
+    assert_err(
+        "status = ('x')",
+        &["Only ['run_id'] attributes support comparison with a list of quoted string values."],
+    );
+    assert_err("run_id = ('a'", &["Unterminated list"]);
 }
 
 #[test]
 fn unterminated_string_is_rejected() {
-    let e = assert_err("params.a = 'abc", &["Unterminated"]);
+    let e = assert_err(
+        "params.a = 'abc",
+        &["Invalid clause(s) in filter string: ''abc'", "Unterminated"],
+    );
     assert_eq!(e.position, Some(11));
     assert_err("params.a = 'abc\\'", &["Unterminated"]);
     assert_err("tags.`abc = 'x'", &["Unterminated"]);
@@ -561,50 +711,108 @@ fn invalid_comparators_are_rejected() {
     for op in ["==", "<>", "!"] {
         assert_err(
             &format!("metrics.a {op} 1"),
-            &[&format!("Invalid comparator '{op}'")],
+            &[&format!("Invalid comparator '{op}' not one of"), "metric 'a'"],
         );
     }
+    assert_err(
+        "metrics.a ~ 1",
+        &["Invalid comparator '~' not one of"],
+    );
 }
 
 #[test]
 fn not_like_is_rejected() {
-    assert_err("params.a NOT LIKE 'x'", &["NOT IN"]);
+    assert_err(
+        "params.a NOT LIKE 'x'",
+        &["Invalid comparator 'NOT LIKE' not one of", "NOT IN"],
+    );
 }
 
 #[test]
 fn is_without_null_is_rejected() {
-    assert_err("tags.a IS 'x'", &["NULL"]);
-    assert_err("tags.a IS NOT 'x'", &["Expected NULL after IS NOT"]);
+    assert_err(
+        "tags.a IS 'x'",
+        &["Invalid clause(s) in filter string: 'IS'", "NULL"],
+    );
+    assert_err(
+        "tags.a IS NOT 'x'",
+        &["Invalid clause(s) in filter string: 'IS NOT'", "Expected NULL after IS NOT"],
+    );
+    assert_err("tags.a IS NOT", &["the filter ended"]);
 }
 
 #[test]
 fn unknown_word_comparator_is_rejected() {
     assert_err(
         "params.a CONTAINS 'x'",
-        &["Expected a comparator", "CONTAINS"],
+        &[
+            "Invalid clause(s) in filter string: 'CONTAINS'",
+            "Expected a comparator",
+        ],
     );
 }
 
 #[test]
 fn missing_comparator_is_rejected() {
-    assert_err("metrics.a", &["Expected a comparator", "ended"]);
+    assert_err(
+        "metrics.a",
+        &[
+            "Invalid clause(s) in filter string: 'metrics.a'",
+            "Expected a comparator",
+            "ended",
+        ],
+    );
 }
 
 #[test]
 fn missing_value_is_rejected() {
-    assert_err("metrics.a >", &["Missing value"]);
-    assert_err("metrics.a > AND", &["must be quoted"]);
+    assert_err(
+        "metrics.a >",
+        &["Invalid clause(s) in filter string: '>'", "Missing value"],
+    );
+    assert_err(
+        "metrics.a > AND",
+        &["Invalid clause(s) in filter string", "Missing value", "'AND'"],
+    );
 }
 
 #[test]
 fn equals_null_is_rejected() {
-    assert_err("tags.a = NULL", &["IS NULL"]);
+    assert_err(
+        "tags.a = NULL",
+        &[
+            "Expected a quoted string value for tag 'a' (e.g. 'my-value'). Got value NULL",
+            "IS NULL",
+        ],
+    );
+    assert_err(
+        "metrics.a > null",
+        &["Expected numeric value type for metric 'a'. Found null"],
+    );
+    assert_err(
+        "status = NULL",
+        &["Expected a quoted string value for attributes. Got value NULL"],
+    );
 }
 
 #[test]
 fn malformed_numbers_are_rejected() {
-    assert_err("metrics.a > 1abc", &["Invalid numeric value '1abc'"]);
-    assert_err("metrics.a > 1.2.3", &["Invalid numeric value '1.2.3'"]);
+    assert_err(
+        "metrics.a > 1abc",
+        &["Expected numeric value type for metric 'a'. Found 1abc"],
+    );
+    assert_err(
+        "metrics.a > 1.2.3",
+        &["Expected numeric value type for metric 'a'. Found 1.2.3"],
+    );
+    assert_err(
+        "start_time > abc",
+        &["Expected numeric value type for numeric attribute: start_time. Found abc"],
+    );
+    assert_err(
+        "params.a = 1abc",
+        &["Parameter value is either not quoted or unidentified quote types used for string value 1abc"],
+    );
 }
 
 #[test]
@@ -616,36 +824,102 @@ fn out_of_range_numbers_are_rejected() {
 fn special_characters_in_unquoted_keys_are_rejected() {
     assert_err(
         "metrics.f1-score > 1",
-        &["Unexpected character '-'", "backticks"],
+        &[
+            "Invalid comparison clause. Expected 'Identifier' found 'metrics.f1-score'",
+            "Unexpected character '-'",
+            "backticks",
+        ],
     );
-    assert_err("metrics.a/b > 1", &["Unexpected character '/'"]);
+    assert_err(
+        "metrics.a/b > 1",
+        &[
+            "Invalid comparison clause. Expected 'Identifier' found 'metrics.a/b'",
+            "Unexpected character '/'",
+        ],
+    );
 }
 
 #[test]
 fn string_literal_as_key_is_rejected() {
-    assert_err("'status' = 'x'", &["string literal"]);
+    assert_err(
+        "'status' = 'x'",
+        &[
+            "Invalid comparison clause. Expected 'Identifier' found ''status''",
+            "string literal",
+        ],
+    );
 }
 
 #[test]
 fn backtick_quoted_value_is_rejected() {
-    assert_err("params.a = `x`", &["backticks"]);
+    assert_err(
+        "params.a = `x`",
+        &[
+            "Parameter value is either not quoted or unidentified quote types used for string \
+             value `x`",
+            "params.a = 'x'",
+        ],
+    );
+    assert_err(
+        "metrics.a = `1`",
+        &["Expected numeric value type for metric 'a'. Found `1`"],
+    );
 }
 
 #[test]
 fn missing_key_name_after_prefix_is_rejected() {
-    assert_err("metrics. > 1", &["Missing key name after 'metrics.'"]);
+    assert_err(
+        "metrics. > 1",
+        &[
+            "Invalid clause(s) in filter string: 'metrics.'",
+            "Missing key name after 'metrics.'",
+        ],
+    );
     assert_err("metrics.`` > 1", &["Empty metric name"]);
 }
 
 #[test]
 fn junk_after_value_is_rejected() {
-    assert_err("metrics.a > 1;", &["Expected AND", ";"]);
-    assert_err("params.a = 'x' 'y'", &["Expected AND"]);
+    assert_err(
+        "metrics.a > 1;",
+        &["Invalid clause(s) in filter string: ';'", "Expected AND"],
+    );
+    assert_err(
+        "params.a = 'x' 'y'",
+        &["Invalid clause(s) in filter string: ''y''", "Expected AND"],
+    );
 }
 
 #[test]
 fn non_key_start_is_rejected() {
-    assert_err("= 1", &["Expected a key"]);
+    assert_err(
+        "= 1",
+        &["Invalid clause(s) in filter string: '='", "Expected a key"],
+    );
+}
+
+#[test]
+fn dataset_errors_use_mlflow_wording() {
+    assert_err(
+        "datasets.name IS NULL",
+        &["IS NULL / IS NOT NULL is only supported for tags and params, not for 'dataset' 'name'"],
+    );
+    assert_err(
+        "datasets.name > 'a'",
+        &["Invalid comparator '>' not one of", "dataset 'name'"],
+    );
+    assert_err(
+        "datasets.name = 1",
+        &["Expected a quoted string value for dataset attributes. Got value 1"],
+    );
+}
+
+#[test]
+fn numeric_attribute_with_in_list_is_rejected() {
+    assert_err(
+        "start_time IN ('1')",
+        &["Expected numeric value type for numeric attribute: start_time. Found ('1')"],
+    );
 }
 
 #[test]

@@ -136,16 +136,23 @@ fn same_name_under_different_entities_is_not_a_duplicate() {
 fn duplicate_keys_are_rejected() {
     assert_err(
         &["metrics.a", "metrics.a DESC"],
-        &["more than once", "metric 'a'"],
+        &[
+            "`order_by` contains duplicate fields: ['metrics.a', 'metrics.a DESC']",
+            "metric 'a'",
+            "more than once",
+        ],
     );
-    assert_err(&["metrics.a", "metric.`a`"], &["more than once"]);
+    assert_err(
+        &["metrics.a", "metric.`a`"],
+        &["`order_by` contains duplicate fields: ['metrics.a', 'metric.`a`']"],
+    );
 }
 
 #[test]
 fn created_and_start_time_are_duplicates() {
     assert_err(
         &["start_time", "created DESC"],
-        &["more than once", "start_time"],
+        &["`order_by` contains duplicate fields", "start_time"],
     );
 }
 
@@ -153,55 +160,99 @@ fn created_and_start_time_are_duplicates() {
 fn invalid_direction_is_rejected() {
     let e = assert_err(
         &["metrics.a DOWN"],
-        &["Invalid ordering direction 'DOWN'", "ASC or DESC"],
+        &[
+            "Invalid ordering key in order_by clause 'metrics.a DOWN'.",
+            "found 'DOWN'",
+            "ASC or DESC",
+        ],
     );
     assert_eq!(e.position, Some(10));
 }
 
 #[test]
 fn extra_tokens_after_direction_are_rejected() {
-    assert_err(&["metrics.a DESC NULLS"], &["unexpected 'NULLS'"]);
+    assert_err(
+        &["metrics.a DESC NULLS"],
+        &[
+            "Invalid order_by clause 'metrics.a DESC NULLS'. Could not be parsed.",
+            "Unexpected 'NULLS'",
+        ],
+    );
 }
 
 #[test]
 fn unquoted_key_with_space_is_rejected() {
     assert_err(
         &["metrics.my metric DESC"],
-        &["Invalid ordering direction 'metric'"],
+        &[
+            "Invalid ordering key in order_by clause 'metrics.my metric DESC'.",
+            "found 'metric'",
+        ],
     );
 }
 
 #[test]
 fn empty_clause_is_rejected() {
-    assert_err(&["   "], &["Empty order_by clause"]);
+    assert_err(
+        &["   "],
+        &["Invalid order_by clause '   '. Could not be parsed.", "empty"],
+    );
 }
 
 #[test]
 fn dataset_keys_cannot_be_ordered_by() {
-    assert_err(&["datasets.name"], &["cannot order by dataset"]);
+    assert_err(
+        &["datasets.name"],
+        &["Invalid identifier type 'dataset'", "dataset 'name'"],
+    );
 }
 
 #[test]
 fn invalid_attribute_key_is_rejected() {
     assert_err(
         &["experiment_id"],
-        &["Invalid attribute key 'experiment_id'"],
+        &["Invalid attribute key 'experiment_id' specified. Valid keys are"],
     );
 }
 
 #[test]
 fn run_name_alias_with_space_is_not_orderable() {
-    assert_err(&["`run name`"], &["Invalid attribute key 'run name'"]);
+    assert_err(
+        &["`run name`"],
+        &["Invalid attribute key 'run name' specified"],
+    );
 }
 
 #[test]
 fn invalid_entity_type_is_rejected() {
-    assert_err(&["foo.bar"], &["Invalid entity type 'foo'"]);
+    assert_err(
+        &["foo.bar"],
+        &["Invalid entity type 'foo'. Valid values are"],
+    );
+}
+
+#[test]
+fn malformed_key_is_rejected() {
+    let e = assert_err(
+        &["metrics.f1-score"],
+        &[
+            "Invalid order_by clause 'metrics.f1-score'. Could not be parsed.",
+            "Unexpected character '-'",
+        ],
+    );
+    assert_eq!(e.position, Some(10));
+    assert_err(
+        &["'x'"],
+        &["Invalid order_by clause ''x''. Could not be parsed."],
+    );
 }
 
 #[test]
 fn comparison_in_order_by_is_rejected() {
-    assert_err(&["metrics.a = 1"], &["Invalid ordering direction '='"]);
+    assert_err(
+        &["metrics.a = 1"],
+        &["Invalid ordering key in order_by clause 'metrics.a = 1'.", "found '='"],
+    );
 }
 
 #[test]
@@ -214,5 +265,8 @@ fn more_than_256_clauses_are_rejected() {
 #[test]
 fn over_long_clause_is_rejected() {
     let clause = format!("metrics.`{}`", "x".repeat(16 * 1024));
-    assert_err(&[clause.as_str()], &["maximum is 16384 bytes"]);
+    assert_err(
+        &[clause.as_str()],
+        &["Invalid order_by clause", "maximum is 16384 bytes"],
+    );
 }

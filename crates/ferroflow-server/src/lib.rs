@@ -20,11 +20,12 @@ use std::sync::Arc;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::{header, Method};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, patch, post};
 use axum::{Json, Router};
 use ferroflow_store::TrackingStore;
 use serde_json::json;
 
+use handlers::logged_models as lm;
 use handlers::tracking as t;
 
 /// The MLflow version Ferroflow speaks; `/version` reports it and clients parse it.
@@ -79,7 +80,18 @@ fn tracking_routes(ajax: bool) -> Router<AppState> {
         .route("/runs/log-inputs", post(t::log_inputs))
         .route("/runs/search", post(t::search_runs))
         .route("/metrics/get-history", get(t::get_metric_history))
-        .route("/metrics/get-history-bulk-interval", get(t::get_metric_history_bulk_interval));
+        .route("/metrics/get-history-bulk-interval", get(t::get_metric_history_bulk_interval))
+        .route("/runs/outputs", post(lm::log_outputs))
+        .route("/runs/log-model", post(lm::log_model))
+        .route("/logged-models", post(lm::create_logged_model))
+        .route("/logged-models/search", post(lm::search_logged_models))
+        .route(
+            "/logged-models/{model_id}",
+            get(lm::get_logged_model).patch(lm::finalize_logged_model).delete(lm::delete_logged_model),
+        )
+        .route("/logged-models/{model_id}/tags", patch(lm::set_logged_model_tags))
+        .route("/logged-models/{model_id}/tags/{tag_key}", delete(lm::delete_logged_model_tag))
+        .route("/logged-models/{model_id}/params", post(lm::log_logged_model_params));
     if ajax {
         // Only MLflow's UI prefix has the unsampled bulk route.
         r = r.route("/metrics/get-history-bulk", get(t::get_metric_history_bulk));

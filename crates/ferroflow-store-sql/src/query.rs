@@ -366,6 +366,111 @@ pub fn experiment_order_by(order_by: &[OrderBy]) -> String {
     order.join(", ")
 }
 
+/// The `logged_models` column behind a logged-model attribute.
+fn logged_model_column(name: &str) -> &'static str {
+    match name {
+        "model_id" => "lm.model_id",
+        "model_type" => "lm.model_type",
+        "status" => "lm.status",
+        "source_run_id" => "lm.source_run_id",
+        "creation_timestamp" | "creation_time" => "lm.creation_timestamp_ms",
+        "last_updated_timestamp" | "last_updated_time" => "lm.last_updated_timestamp_ms",
+        _ => "lm.name",
+    }
+}
+
+/// Status names a filter may use for the integer MLflow stores.
+fn logged_model_status_value(v: &str) -> String {
+    ferroflow_types::tracking::logged_model_status_from_wire(v).map(|n| n.to_string()).unwrap_or_else(|| "-1".into())
+}
+
+/// WHERE conditions for logged-models/search over `logged_models lm`.
+pub fn logged_model_filter(dialect: Dialect, clauses: &[Comparison]) -> Fragment {
+    let mut f = Fragment::default();
+    for (i, c) in clauses.iter().enumerate() {
+        if i > 0 {
+            f.push(" AND ");
+        }
+        let name = c.key.name.as_str();
+        match c.key.entity {
+            EntityType::Metric => {
+                f.push("EXISTS (SELECT 1 FROM logged_model_metrics m WHERE m.model_id = lm.model_id AND m.metric_name = ? AND m.metric_value ");
+                f.bind(SqlValue::Text(name.to_string()));
+                f.push(comparator_sql(c.comparator));
+                f.push(" ?)");
+                f.bind(numeric_value(&c.value));
+            }
+            EntityType::Param | EntityType::Tag => {
+                let (table, k, v) = if c.key.entity == EntityType::Param {
+                    ("logged_model_params", "param_key", "param_value")
+                } else {
+                    ("logged_model_tags", "tag_key", "tag_value")
+                };
+                f.push(&format!("EXISTS (SELECT 1 FROM {table} e WHERE e.model_id = lm.model_id AND e.{k} = ? AND "));
+                f.bind(SqlValue::Text(name.to_string()));
+                string_condition(&mut f, dialect, &format!("e.{v}"), c.comparator, &c.value);
+                f.push(")");
+            }
+            EntityType::Attribute | EntityType::Dataset => {
+                let column = logged_model_column(name);
+                if column.ends_with("_ms") {
+                    f.push(&format!("{column} {} ?", comparator_sql(c.comparator)));
+                    f.bind(numeric_value(&c.value));
+                } else if column == "lm.status" {
+                    let value = match &c.value {
+                        Value::String(s) => Value::String(logged_model_status_value(s)),
+                        Value::List(items) => Value::List(items.iter().map(|s| logged_model_status_value(s)).collect()),
+                        other => other.clone(),
+                    };
+                    // Stored as an integer; compare its text form so one code path serves
+                    // = != IN NOT IN on every dialect.
+                    string_condition(&mut f, dialect, &format!("CAST({column} AS {})", text_type(dialect)), c.comparator, &value);
+                } else {
+                    string_condition(&mut f, dialect, column, c.comparator, &c.value);
+                }
+            }
+        }
+    }
+    f
+}
+
+fn text_type(dialect: Dialect) -> &'static str {
+    match dialect {
+        Dialect::Mysql => "CHAR",
+        Dialect::Sqlite | Dialect::Postgres => "TEXT",
+    }
+}
+
+/// ORDER BY for logged-models/search: each field (metrics use the latest logged value),
+/// NULLs last, then `creation_timestamp DESC` and `model_id` as tie-breakers.
+pub fn logged_model_order_by(order_by: &[(String, bool)]) -> Fragment {
+    let mut f = Fragment::default();
+    let mut parts: Vec<String> = Vec::new();
+    let mut has_created = false;
+    for (field, ascending) in order_by {
+        let dir = if *ascending { "ASC" } else { "DESC" };
+        let expr = if let Some(metric) = field.strip_prefix("metrics.") {
+            f.bind(SqlValue::Text(metric.to_string()));
+            "(SELECT m.metric_value FROM logged_model_metrics m WHERE m.model_id = lm.model_id AND m.metric_name = ? ORDER BY m.metric_timestamp_ms DESC, m.metric_step DESC LIMIT 1)".to_string()
+        } else {
+            let column = logged_model_column(field);
+            has_created |= column == "lm.creation_timestamp_ms";
+            column.to_string()
+        };
+        if field.starts_with("metrics.") {
+            // The subquery appears twice (NULL test, then value), so bind its key twice.
+            f.bind(SqlValue::Text(field.trim_start_matches("metrics.").to_string()));
+        }
+        parts.push(format!("CASE WHEN {expr} IS NULL THEN 1 ELSE 0 END, {expr} {dir}"));
+    }
+    if !has_created {
+        parts.push("lm.creation_timestamp_ms DESC".to_string());
+    }
+    parts.push("lm.model_id ASC".to_string());
+    f.sql = parts.join(", ");
+    f
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,7 +5,8 @@
 
 use async_trait::async_trait;
 use ferroflow_types::tracking::{
-    DatasetInput, Experiment, ExperimentTag, Metric, Param, Run, RunInfo, RunTag, ViewType,
+    DatasetInput, Experiment, ExperimentTag, LoggedModel, LoggedModelParameter, LoggedModelTag,
+    Metric, ModelOutput, Param, Run, RunInfo, RunTag, ViewType,
 };
 use ferroflow_types::ErrorCode;
 
@@ -126,6 +127,34 @@ pub struct BulkIntervalQuery {
     pub max_results: i64,
 }
 
+#[derive(Debug, Clone)]
+pub struct CreateLoggedModel {
+    pub experiment_id: String,
+    /// Already resolved (a generated name when the request had none).
+    pub name: String,
+    pub model_type: Option<String>,
+    pub source_run_id: Option<String>,
+    pub params: Vec<LoggedModelParameter>,
+    pub tags: Vec<LoggedModelTag>,
+}
+
+/// One logged-models order_by entry: an attribute (`name`, `model_id`, `creation_timestamp`,
+/// `last_updated_timestamp`) or `metrics.<key>`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LoggedModelOrderBy {
+    pub field_name: String,
+    pub ascending: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct SearchLoggedModels {
+    pub experiment_ids: Vec<String>,
+    pub filter: Vec<ferroflow_search::Comparison>,
+    pub order_by: Vec<LoggedModelOrderBy>,
+    pub max_results: i64,
+    pub offset: i64,
+}
+
 /// Everything experiment tracking needs from a database.
 #[async_trait]
 pub trait TrackingStore: Send + Sync + 'static {
@@ -154,8 +183,33 @@ pub trait TrackingStore: Send + Sync + 'static {
     /// All or nothing: params, metrics and tags of one request in one transaction.
     async fn log_batch(&self, run_id: &str, batch: LogBatch) -> StoreResult<()>;
     async fn delete_tag(&self, run_id: &str, key: &str) -> StoreResult<()>;
-    async fn log_inputs(&self, run_id: &str, datasets: Vec<DatasetInput>) -> StoreResult<()>;
+    /// Dataset inputs, and logged models the run consumed (`model_ids`).
+    async fn log_inputs(
+        &self,
+        run_id: &str,
+        datasets: Vec<DatasetInput>,
+        model_ids: Vec<String>,
+    ) -> StoreResult<()>;
+    /// Logged models the run produced (`runs/outputs`).
+    async fn log_outputs(&self, run_id: &str, models: Vec<ModelOutput>) -> StoreResult<()>;
+    /// Legacy `runs/log-model`: appends the model's JSON to the run's
+    /// `mlflow.log-model.history` tag.
+    async fn record_logged_model(&self, run_id: &str, model_json: String) -> StoreResult<()>;
     async fn search_runs(&self, query: SearchRuns) -> StoreResult<Page<Run>>;
+
+    async fn create_logged_model(&self, model: CreateLoggedModel) -> StoreResult<LoggedModel>;
+    async fn get_logged_model(&self, model_id: &str, allow_deleted: bool) -> StoreResult<LoggedModel>;
+    /// Sets the status (MLflow's stored integer) and returns the model.
+    async fn finalize_logged_model(&self, model_id: &str, status: i64) -> StoreResult<LoggedModel>;
+    async fn delete_logged_model(&self, model_id: &str) -> StoreResult<()>;
+    async fn set_logged_model_tags(&self, model_id: &str, tags: Vec<LoggedModelTag>) -> StoreResult<()>;
+    async fn delete_logged_model_tag(&self, model_id: &str, key: &str) -> StoreResult<()>;
+    async fn log_logged_model_params(
+        &self,
+        model_id: &str,
+        params: Vec<LoggedModelParameter>,
+    ) -> StoreResult<()>;
+    async fn search_logged_models(&self, query: SearchLoggedModels) -> StoreResult<Page<LoggedModel>>;
 
     async fn get_metric_history(&self, query: MetricHistoryQuery) -> StoreResult<Page<Metric>>;
     /// Full histories of one key for several runs (the UI's bulk route).

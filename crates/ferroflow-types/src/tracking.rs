@@ -54,13 +54,22 @@ pub struct RunInfo {
     pub lifecycle_stage: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize)]
 pub struct Metric {
     pub key: String,
     #[serde(serialize_with = "serialize_double")]
     pub value: f64,
     pub timestamp: i64,
     pub step: i64,
+    /// MLflow 3: the dataset a metric was computed on and the logged model it describes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dataset_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dataset_digest: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub model_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub run_id: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -144,6 +153,81 @@ pub struct Run {
     pub outputs: RunOutputs,
 }
 
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LoggedModelTag {
+    pub key: String,
+    pub value: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LoggedModelParameter {
+    pub key: String,
+    pub value: String,
+}
+
+/// MLflow 3's logged model (`LoggedModelInfo`): a model with its own id, artifacts under
+/// `<experiment root>/models/<model_id>/artifacts`, and the run that produced it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LoggedModelInfo {
+    pub model_id: String,
+    pub experiment_id: String,
+    pub name: String,
+    pub artifact_uri: String,
+    pub creation_timestamp_ms: i64,
+    pub last_updated_timestamp_ms: i64,
+    /// `LOGGED_MODEL_PENDING`, `LOGGED_MODEL_READY`, ...
+    pub status: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub model_type: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source_run_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status_message: Option<String>,
+    #[serde(skip_serializing_if = "is_empty")]
+    pub tags: Vec<LoggedModelTag>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+pub struct LoggedModelData {
+    #[serde(skip_serializing_if = "is_empty")]
+    pub params: Vec<LoggedModelParameter>,
+    #[serde(skip_serializing_if = "is_empty")]
+    pub metrics: Vec<Metric>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LoggedModel {
+    pub info: LoggedModelInfo,
+    pub data: LoggedModelData,
+    /// The lifecycle stage is not on the wire; searches and gets use it.
+    #[serde(skip)]
+    pub lifecycle_stage: String,
+}
+
+/// Logged-model statuses: the protobuf enum names, indexed by the integer MLflow stores.
+pub const LOGGED_MODEL_STATUSES: [&str; 4] = [
+    "LOGGED_MODEL_STATUS_UNSPECIFIED",
+    "LOGGED_MODEL_PENDING",
+    "LOGGED_MODEL_READY",
+    "LOGGED_MODEL_UPLOAD_FAILED",
+];
+
+/// The integer MLflow stores for a status given by enum name, short name or number.
+pub fn logged_model_status_from_wire(s: &str) -> Option<i64> {
+    let s = s.trim();
+    if let Ok(n) = s.parse::<i64>() {
+        return (0..4).contains(&n).then_some(n);
+    }
+    let upper = s.to_ascii_uppercase();
+    match upper.as_str() {
+        "LOGGED_MODEL_STATUS_UNSPECIFIED" | "UNSPECIFIED" => Some(0),
+        "LOGGED_MODEL_PENDING" | "PENDING" => Some(1),
+        "LOGGED_MODEL_READY" | "READY" => Some(2),
+        "LOGGED_MODEL_UPLOAD_FAILED" | "FAILED" | "UPLOAD_FAILED" => Some(3),
+        _ => None,
+    }
+}
+
 /// Run lifecycle statuses, as stored in `runs.status`.
 pub const RUN_STATUSES: [&str; 5] = ["RUNNING", "SCHEDULED", "FINISHED", "FAILED", "KILLED"];
 
@@ -182,7 +266,7 @@ mod tests {
 
     #[test]
     fn nan_metric_serializes_as_string() {
-        let m = Metric { key: "k".into(), value: f64::NAN, timestamp: 1, step: 0 };
+        let m = Metric { key: "k".into(), value: f64::NAN, timestamp: 1, step: 0, ..Default::default() };
         assert_eq!(
             serde_json::to_string(&m).ok().as_deref(),
             Some(r#"{"key":"k","value":"NaN","timestamp":1,"step":0}"#)

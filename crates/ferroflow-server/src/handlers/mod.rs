@@ -1,3 +1,4 @@
 //! HTTP handlers grouped by MLflow service.
 
+pub mod logged_models;
 pub mod tracking;

@@ -36,7 +36,7 @@ fn to_json<T: serde::Serialize>(v: &T) -> Value {
 
 /// A list response as protobuf's JSON printer writes it: an empty list and an absent token
 /// are left out entirely.
-fn list_response<T: serde::Serialize>(field: &str, items: &[T], token: Option<String>) -> Json<Value> {
+pub(crate) fn list_response<T: serde::Serialize>(field: &str, items: &[T], token: Option<String>) -> Json<Value> {
     let mut map = Map::new();
     if !items.is_empty() {
         map.insert(field.into(), to_json(&items));
@@ -291,7 +291,17 @@ fn parse_metric(obj: &Map<String, Value>, path: &str) -> Result<Metric, ApiError
         })?,
     };
     validate_length("Metric name", MAX_ENTITY_KEY_LENGTH, &key)?;
-    Ok(Metric { key, value, timestamp, step })
+    let text = |name: &str| obj.get(name).and_then(Value::as_str).filter(|s| !s.is_empty()).map(str::to_string);
+    Ok(Metric {
+        key,
+        value,
+        timestamp,
+        step,
+        dataset_name: text("dataset_name"),
+        dataset_digest: text("dataset_digest"),
+        model_id: text("model_id"),
+        run_id: None,
+    })
 }
 
 pub async fn create_run(State(app): State<AppState>, params: Params) -> JsonResult {
@@ -370,7 +380,7 @@ pub async fn restore_run(State(app): State<AppState>, params: Params) -> JsonRes
 pub async fn log_metric(State(app): State<AppState>, params: Params) -> JsonResult {
     let run_id = params.run_id()?;
     let mut fields = Map::new();
-    for f in ["key", "value", "timestamp", "step"] {
+    for f in ["key", "value", "timestamp", "step", "model_id", "dataset_name", "dataset_digest"] {
         if let Some(v) = params.get(f) {
             fields.insert(f.into(), v.clone());
         }
@@ -507,7 +517,19 @@ pub async fn log_inputs(State(app): State<AppState>, params: Params) -> JsonResu
         .enumerate()
         .map(|(i, d)| parse_dataset_input(d, i))
         .collect::<Result<Vec<_>, _>>()?;
-    app.store.log_inputs(&run_id, datasets).await?;
+    let model_ids = params
+        .objects("models")?
+        .iter()
+        .enumerate()
+        .map(|(i, m)| {
+            m.get("model_id")
+                .and_then(Value::as_str)
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+                .ok_or_else(|| missing(&format!("models[{i}].model_id")))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    app.store.log_inputs(&run_id, datasets, model_ids).await?;
     empty()
 }
 

@@ -9,16 +9,20 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use ferroflow_store::{
-    BulkIntervalQuery, CreateRun, LogBatch, MetricHistoryQuery, Page, RunMetric, SearchExperiments,
-    SearchRuns, StoreError, StoreResult, TrackingStore, UpdateRun,
+    BulkIntervalQuery, CreateLoggedModel, CreateRun, LogBatch, MetricHistoryQuery, Page, RunMetric,
+    SearchExperiments, SearchLoggedModels, SearchRuns, StoreError, StoreResult, TrackingStore,
+    UpdateRun,
 };
 use ferroflow_types::tracking::{
-    Dataset, DatasetInput, Experiment, ExperimentTag, InputTag, Metric, ModelOutput, Param, Run,
-    RunData, RunInfo, RunInputs, RunOutputs, RunTag,
+    Dataset, DatasetInput, Experiment, ExperimentTag, InputTag, LoggedModel, LoggedModelParameter,
+    LoggedModelTag, Metric, ModelInput, ModelOutput, Param, Run, RunData, RunInfo, RunInputs,
+    RunOutputs, RunTag,
 };
 use ferroflow_types::limits::INF_SUBSTITUTE;
 use rusqlite::{params_from_iter, Connection, OpenFlags, OptionalExtension, TransactionBehavior};
 use tokio::sync::Semaphore;
+
+mod logged_models;
 
 use crate::query::{self, Dialect, Fragment, SqlValue};
 use crate::schema::{ensure_sqlite_schema, SchemaError};
@@ -430,6 +434,7 @@ fn load_runs(conn: &Connection, ids: &[String]) -> Result<Vec<Run>, Wrapped> {
                     value: metric_value(r.get(2)?, r.get(5)?),
                     timestamp: r.get::<_, Option<i64>>(3)?.unwrap_or(0),
                     step: r.get(4)?,
+                    ..Default::default()
                 });
                 Ok(())
             },
@@ -494,6 +499,19 @@ fn load_runs(conn: &Connection, ids: &[String]) -> Result<Vec<Run>, Wrapped> {
             ),
             &mut |run, r| {
                 run.outputs.model_outputs.push(ModelOutput { model_id: r.get(1)?, step: r.get(2)? });
+                Ok(())
+            },
+        )?;
+        for_each_run_row(
+            conn,
+            chunk,
+            &pos,
+            &mut runs,
+            &format!(
+                "SELECT source_id, destination_id FROM inputs WHERE source_type = 'RUN_INPUT' AND destination_type = 'MODEL_INPUT' AND source_id IN ({ph})"
+            ),
+            &mut |run, r| {
+                run.inputs.model_inputs.push(ModelInput { model_id: r.get(1)? });
                 Ok(())
             },
         )?;
@@ -657,6 +675,7 @@ fn metric_from_history_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Metric> {
         value: metric_value(r.get(1)?, r.get(4)?),
         timestamp: r.get(2)?,
         step: r.get(3)?,
+        ..Default::default()
     })
 }
 
@@ -934,9 +953,10 @@ impl TrackingStore for SqliteStore {
     async fn log_batch(&self, run_id: &str, batch: LogBatch) -> StoreResult<()> {
         let id = run_id.to_string();
         self.write(move |tx| {
-            require_active_run(tx, &id)?;
+            let info = require_active_run(tx, &id)?;
             log_params(tx, &id, &batch.params)?;
             log_metrics(tx, &id, &batch.metrics)?;
+            logged_models::log_model_metrics(tx, &id, parse_experiment_id(&info.experiment_id).unwrap_or(-1), &batch.metrics)?;
             insert_tags(tx, &id, &batch.tags)?;
             Ok(())
         })
@@ -959,10 +979,11 @@ impl TrackingStore for SqliteStore {
         .await
     }
 
-    async fn log_inputs(&self, run_id: &str, datasets: Vec<DatasetInput>) -> StoreResult<()> {
+    async fn log_inputs(&self, run_id: &str, datasets: Vec<DatasetInput>, model_ids: Vec<String>) -> StoreResult<()> {
         let id = run_id.to_string();
         self.write(move |tx| {
             let info = require_active_run(tx, &id)?;
+            logged_models::log_model_inputs(tx, &id, &model_ids)?;
             let eid = parse_experiment_id(&info.experiment_id).unwrap_or(-1);
             for input in &datasets {
                 let dataset_uuid = dataset_uuid_for(tx, eid, &input.dataset)?;
@@ -989,6 +1010,77 @@ impl TrackingStore for SqliteStore {
             Ok(())
         })
         .await
+    }
+
+    async fn log_outputs(&self, run_id: &str, models: Vec<ModelOutput>) -> StoreResult<()> {
+        let id = run_id.to_string();
+        self.write(move |tx| logged_models::log_outputs(tx, &id, &models)).await
+    }
+
+    async fn record_logged_model(&self, run_id: &str, model_json: String) -> StoreResult<()> {
+        let id = run_id.to_string();
+        self.write(move |tx| {
+            require_active_run(tx, &id)?;
+            const KEY: &str = "mlflow.log-model.history";
+            let previous: Option<String> = tx
+                .prepare_cached("SELECT value FROM tags WHERE run_uuid = ? AND \"key\" = ?")?
+                .query_row(rusqlite::params![id, KEY], |r| r.get(0))
+                .optional()?;
+            let model: serde_json::Value = serde_json::from_str(&model_json)
+                .map_err(|e| Wrapped(StoreError::InvalidParameter(format!("Malformed model info: {e}"))))?;
+            let mut history: Vec<serde_json::Value> = previous
+                .and_then(|p| serde_json::from_str(&p).ok())
+                .unwrap_or_default();
+            history.push(model);
+            let value = serde_json::to_string(&history).map_err(|e| Wrapped(StoreError::Backend(e.to_string())))?;
+            if value.chars().count() > ferroflow_types::limits::MAX_TAG_VAL_LENGTH {
+                return err(StoreError::InvalidParameter(format!(
+                    "'{KEY}' exceeds the maximum length of {} characters",
+                    ferroflow_types::limits::MAX_TAG_VAL_LENGTH
+                )));
+            }
+            insert_tags(tx, &id, &[RunTag { key: KEY.into(), value }])
+        })
+        .await
+    }
+
+    async fn create_logged_model(&self, model: CreateLoggedModel) -> StoreResult<LoggedModel> {
+        self.write(move |tx| logged_models::create(tx, model)).await
+    }
+
+    async fn get_logged_model(&self, model_id: &str, allow_deleted: bool) -> StoreResult<LoggedModel> {
+        let id = model_id.to_string();
+        self.read(move |conn| logged_models::get(conn, &id, allow_deleted)).await
+    }
+
+    async fn finalize_logged_model(&self, model_id: &str, status: i64) -> StoreResult<LoggedModel> {
+        let id = model_id.to_string();
+        self.write(move |tx| logged_models::finalize(tx, &id, status)).await
+    }
+
+    async fn delete_logged_model(&self, model_id: &str) -> StoreResult<()> {
+        let id = model_id.to_string();
+        self.write(move |tx| logged_models::delete(tx, &id)).await
+    }
+
+    async fn set_logged_model_tags(&self, model_id: &str, tags: Vec<LoggedModelTag>) -> StoreResult<()> {
+        let id = model_id.to_string();
+        self.write(move |tx| logged_models::set_tags(tx, &id, &tags)).await
+    }
+
+    async fn delete_logged_model_tag(&self, model_id: &str, key: &str) -> StoreResult<()> {
+        let id = model_id.to_string();
+        let key = key.to_string();
+        self.write(move |tx| logged_models::delete_tag(tx, &id, &key)).await
+    }
+
+    async fn log_logged_model_params(&self, model_id: &str, params: Vec<LoggedModelParameter>) -> StoreResult<()> {
+        let id = model_id.to_string();
+        self.write(move |tx| logged_models::log_params(tx, &id, &params)).await
+    }
+
+    async fn search_logged_models(&self, query: SearchLoggedModels) -> StoreResult<Page<LoggedModel>> {
+        self.read(move |conn| logged_models::search(conn, &query)).await
     }
 
     async fn search_runs(&self, q: SearchRuns) -> StoreResult<Page<Run>> {
