@@ -420,12 +420,21 @@ fn unquoted_value_message(clause: &RawClause) -> String {
             "Parameter value is either not quoted or unidentified quote types used for string \
              value {found}. Use either single or double quotes."
         ),
-        &format!("For example: {} {} '{unwrapped}'", clause.key.text, clause.op),
+        &format!(
+            "For example: {} {} '{unwrapped}'",
+            clause.key.text, clause.op
+        ),
     )
 }
 
 /// MLflow's message for a comparator the key does not support.
-fn comparator_message(d: Dialect, clause: &RawClause, key: &Key, numeric: bool, rule: &Rule) -> String {
+fn comparator_message(
+    d: Dialect,
+    clause: &RawClause,
+    key: &Key,
+    numeric: bool,
+    rule: &Rule,
+) -> String {
     let op = &clause.op;
     let list = op_list(rule.allowed);
     let store_style = |what: &str| {
@@ -440,9 +449,10 @@ fn comparator_message(d: Dialect, clause: &RawClause, key: &Key, numeric: bool, 
             logged_model_key(key),
             py_tuple(rule.allowed.iter().map(|c| c.as_str()))
         ),
-        (Dialect::Experiments | Dialect::RegisteredModels | Dialect::ModelVersions, EntityType::Tag) => {
-            store_style("tag")
-        }
+        (
+            Dialect::Experiments | Dialect::RegisteredModels | Dialect::ModelVersions,
+            EntityType::Tag,
+        ) => store_style("tag"),
         (Dialect::RegisteredModels, _) => store_style("attribute"),
         (Dialect::ModelVersions, _) if numeric => {
             store_style(&format!("attribute {}", clause.key.name))
@@ -454,25 +464,30 @@ fn comparator_message(d: Dialect, clause: &RawClause, key: &Key, numeric: bool, 
         ),
     };
     match op {
-        RawOp::Unknown(text) if text.starts_with("NOT") => sentence(
-            &message,
-            "NOT is only supported as part of NOT IN",
-        ),
+        RawOp::Unknown(text) if text.starts_with("NOT") => {
+            sentence(&message, "NOT is only supported as part of NOT IN")
+        }
         _ => message,
     }
 }
 
 /// MLflow's message for `IS NULL` / `IS NOT NULL` on a key without them.
-fn is_null_message(d: Dialect, clause: &RawClause, key: &Key, numeric: bool, rule: &Rule) -> String {
+fn is_null_message(
+    d: Dialect,
+    clause: &RawClause,
+    key: &Key,
+    numeric: bool,
+    rule: &Rule,
+) -> String {
     let name = &clause.key.name;
     match d {
         Dialect::Runs => format!(
             "IS NULL / IS NOT NULL is only supported for tags and params, not for '{}' '{name}'",
             entity_word(key.entity)
         ),
-        Dialect::Experiments if key.entity == EntityType::Attribute => format!(
-            "IS NULL / IS NOT NULL is only supported for tags, not for attribute '{name}'"
-        ),
+        Dialect::Experiments if key.entity == EntityType::Attribute => {
+            format!("IS NULL / IS NOT NULL is only supported for tags, not for attribute '{name}'")
+        }
         Dialect::RegisteredModels => format!(
             "IS NULL / IS NOT NULL is not supported for registered model search. Found '{}' \
              for {}",
@@ -651,14 +666,23 @@ fn check_value(
 /// order so that a clause with several mistakes is reported as MLflow
 /// reports it: `IS NULL` support, then the value type, then the comparator
 /// (logged models check the comparator first).
-fn apply(d: Dialect, clause: &RawClause, resolved: Resolved, rule: Rule) -> Result<Comparison, SearchError> {
+fn apply(
+    d: Dialect,
+    clause: &RawClause,
+    resolved: Resolved,
+    rule: Rule,
+) -> Result<Comparison, SearchError> {
     let Resolved { key, numeric } = resolved;
     let op = match &clause.op {
         RawOp::Known(c) if rule.allowed.contains(c) => Some(*c),
         _ => None,
     };
-    let comparator_error =
-        || SearchError::at(comparator_message(d, clause, &key, numeric, &rule), clause.op_start);
+    let comparator_error = || {
+        SearchError::at(
+            comparator_message(d, clause, &key, numeric, &rule),
+            clause.op_start,
+        )
+    };
 
     if op.is_none() {
         if matches!(clause.op, RawOp::Known(IsNull | IsNotNull)) {
@@ -829,7 +853,13 @@ fn run_rule(r: &Resolved) -> Rule {
 }
 
 pub(crate) fn run_filter(filter: &str) -> Result<Vec<Comparison>, SearchError> {
-    parse_with(Dialect::Runs, filter, RUN_PREFIXES, RUN_FILTER_ATTRS, run_rule)
+    parse_with(
+        Dialect::Runs,
+        filter,
+        RUN_PREFIXES,
+        RUN_FILTER_ATTRS,
+        run_rule,
+    )
 }
 
 pub(crate) fn run_order_by(clauses: &[String]) -> Result<Vec<OrderBy>, SearchError> {

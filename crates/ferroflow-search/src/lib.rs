@@ -69,6 +69,18 @@
 //! `last_updated_timestamp`. Non-attribute key names are kept verbatim with
 //! quotes removed.
 
+//!
+//! # Error messages
+//!
+//! Every [`SearchError`] message starts with the sentence MLflow itself returns
+//! for the same mistake on the same endpoint (e.g. `Expected numeric value type
+//! for metric`, `Invalid clause(s) in filter string: ...`, `Invalid attribute
+//! key 'foo' specified. Valid keys are ...`, `` `order_by` contains duplicate
+//! fields ``), so substring checks written against MLflow also match here. Our
+//! own detail (the offending key, value or token, its position, the valid
+//! alternatives) follows that sentence. When a clause has several mistakes, the
+//! one MLflow would report is reported.
+
 #![forbid(unsafe_code)]
 
 pub mod ast;

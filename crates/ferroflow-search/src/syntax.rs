@@ -240,7 +240,9 @@ impl<'a> Cursor<'a> {
             Mode::Filter(FilterStyle::Runs) | Mode::Filter(FilterStyle::Registry) => {
                 SearchError::at(
                     sentence(
-                        &format!("Invalid comparison clause. Expected 'Identifier' found '{token}'"),
+                        &format!(
+                            "Invalid comparison clause. Expected 'Identifier' found '{token}'"
+                        ),
                         detail,
                     ),
                     pos,
@@ -881,7 +883,10 @@ impl<'a> Cursor<'a> {
 }
 
 /// Parses a whole filter into raw clauses. Empty or blank input yields no clauses.
-pub(crate) fn parse_filter(filter: &str, style: FilterStyle) -> Result<Vec<RawClause>, SearchError> {
+pub(crate) fn parse_filter(
+    filter: &str,
+    style: FilterStyle,
+) -> Result<Vec<RawClause>, SearchError> {
     if filter.len() > MAX_FILTER_LEN {
         return Err(SearchError::new(format!(
             "The filter is {} bytes long; the maximum is {MAX_FILTER_LEN} bytes",
@@ -967,11 +972,21 @@ pub(crate) fn parse_order_by_clause(clause: &str) -> Result<RawOrderBy, SearchEr
         false
     } else {
         let found = cur.snippet_at(at);
+        let detail =
+            format!("Expected ASC or DESC after the key, found '{found}' at position {at}");
+        // A single word where the direction belongs is what MLflow calls an
+        // invalid ordering key; anything longer it cannot parse at all.
+        cur.skip_ws();
+        if word.is_empty() || !cur.eof() {
+            return Err(cur.clause_err(&found, &detail, at));
+        }
         return Err(SearchError::at(
-            format!(
-                "Invalid ordering key in order_by clause '{}'. Expected ASC or DESC after the \
-                 key, found '{found}' at position {at}",
-                truncate(clause)
+            sentence(
+                &format!(
+                    "Invalid ordering key in order_by clause '{}'.",
+                    truncate(clause)
+                ),
+                &detail,
             ),
             at,
         ));

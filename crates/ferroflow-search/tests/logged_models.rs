@@ -137,10 +137,7 @@ fn singular_or_run_only_prefixes_are_rejected() {
         "metric.loss < 1",
         &["Invalid entity type: 'metric'. Expected one of ['attributes', 'metrics', 'params', 'tags']."],
     );
-    assert_err(
-        "datasets.name = 'a'",
-        &["Invalid entity type: 'datasets'."],
-    );
+    assert_err("datasets.name = 'a'", &["Invalid entity type: 'datasets'."]);
 }
 
 #[test]
@@ -178,7 +175,10 @@ fn rejects_or_between_clauses() {
 fn syntax_errors_echo_the_filter_as_mlflow_does() {
     assert_err(
         "params.a = 'x",
-        &["Invalid filter string: \"params.a = 'x\". Expected a list of comparisons", "Unterminated"],
+        &[
+            "Invalid filter string: \"params.a = 'x\". Expected a list of comparisons",
+            "Unterminated",
+        ],
     );
     assert_err(
         "metrics.a >",

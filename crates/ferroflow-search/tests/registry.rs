@@ -206,7 +206,8 @@ fn registered_model_order_by_tags_is_rejected() {
         .err()
         .unwrap();
     assert!(
-        e.message.contains("Invalid order by key 'tags.a' specified"),
+        e.message
+            .contains("Invalid order by key 'tags.a' specified"),
         "{}",
         e.message
     );
@@ -403,7 +404,8 @@ fn model_version_order_by_invalid_key_is_rejected() {
         .err()
         .unwrap();
     assert!(
-        e.message.contains("Invalid attribute key 'run_id' specified"),
+        e.message
+            .contains("Invalid attribute key 'run_id' specified"),
         "{}",
         e.message
     );

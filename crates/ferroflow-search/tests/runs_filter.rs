@@ -404,7 +404,10 @@ fn rejects_trailing_and() {
 fn rejects_leading_and() {
     assert_err(
         "AND metrics.a > 1",
-        &["Invalid clause(s) in filter string: 'AND'", "Unexpected AND"],
+        &[
+            "Invalid clause(s) in filter string: 'AND'",
+            "Unexpected AND",
+        ],
     );
 }
 
@@ -412,7 +415,10 @@ fn rejects_leading_and() {
 fn rejects_double_and() {
     assert_err(
         "metrics.a > 1 AND AND metrics.b > 1",
-        &["Invalid clause(s) in filter string: 'AND'", "Unexpected AND"],
+        &[
+            "Invalid clause(s) in filter string: 'AND'",
+            "Unexpected AND",
+        ],
     );
 }
 
@@ -574,7 +580,10 @@ fn invalid_entity_type_is_rejected() {
 fn invalid_dataset_key_is_rejected() {
     assert_err(
         "datasets.size = '1'",
-        &["Invalid dataset key 'size' specified. Valid keys are", "'digest'"],
+        &[
+            "Invalid dataset key 'size' specified. Valid keys are",
+            "'digest'",
+        ],
     );
 }
 
@@ -601,7 +610,10 @@ fn numeric_attribute_with_string_value_is_rejected() {
 fn numeric_attribute_with_like_is_rejected() {
     assert_err(
         "end_time LIKE 1",
-        &["Invalid comparator 'LIKE' not one of", "attribute 'end_time'"],
+        &[
+            "Invalid comparator 'LIKE' not one of",
+            "attribute 'end_time'",
+        ],
     );
     assert_err(
         "end_time LIKE '1%'",
@@ -711,13 +723,13 @@ fn invalid_comparators_are_rejected() {
     for op in ["==", "<>", "!"] {
         assert_err(
             &format!("metrics.a {op} 1"),
-            &[&format!("Invalid comparator '{op}' not one of"), "metric 'a'"],
+            &[
+                &format!("Invalid comparator '{op}' not one of"),
+                "metric 'a'",
+            ],
         );
     }
-    assert_err(
-        "metrics.a ~ 1",
-        &["Invalid comparator '~' not one of"],
-    );
+    assert_err("metrics.a ~ 1", &["Invalid comparator '~' not one of"]);
 }
 
 #[test]
@@ -736,7 +748,10 @@ fn is_without_null_is_rejected() {
     );
     assert_err(
         "tags.a IS NOT 'x'",
-        &["Invalid clause(s) in filter string: 'IS NOT'", "Expected NULL after IS NOT"],
+        &[
+            "Invalid clause(s) in filter string: 'IS NOT'",
+            "Expected NULL after IS NOT",
+        ],
     );
     assert_err("tags.a IS NOT", &["the filter ended"]);
 }
@@ -772,7 +787,11 @@ fn missing_value_is_rejected() {
     );
     assert_err(
         "metrics.a > AND",
-        &["Invalid clause(s) in filter string", "Missing value", "'AND'"],
+        &[
+            "Invalid clause(s) in filter string",
+            "Missing value",
+            "'AND'",
+        ],
     );
 }
 

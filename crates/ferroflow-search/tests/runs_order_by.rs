@@ -185,7 +185,7 @@ fn unquoted_key_with_space_is_rejected() {
     assert_err(
         &["metrics.my metric DESC"],
         &[
-            "Invalid ordering key in order_by clause 'metrics.my metric DESC'.",
+            "Invalid order_by clause 'metrics.my metric DESC'. Could not be parsed.",
             "found 'metric'",
         ],
     );
@@ -195,7 +195,10 @@ fn unquoted_key_with_space_is_rejected() {
 fn empty_clause_is_rejected() {
     assert_err(
         &["   "],
-        &["Invalid order_by clause '   '. Could not be parsed.", "empty"],
+        &[
+            "Invalid order_by clause '   '. Could not be parsed.",
+            "empty",
+        ],
     );
 }
 
@@ -251,7 +254,10 @@ fn malformed_key_is_rejected() {
 fn comparison_in_order_by_is_rejected() {
     assert_err(
         &["metrics.a = 1"],
-        &["Invalid ordering key in order_by clause 'metrics.a = 1'.", "found '='"],
+        &[
+            "Invalid order_by clause 'metrics.a = 1'. Could not be parsed.",
+            "found '='",
+        ],
     );
 }
 
