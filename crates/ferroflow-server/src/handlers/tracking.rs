@@ -181,9 +181,6 @@ pub async fn update_experiment(State(app): State<AppState>, params: Params) -> J
 
 pub async fn delete_experiment(State(app): State<AppState>, params: Params) -> JsonResult {
     let id = params.req_str("experiment_id")?;
-    if id == "0" {
-        return Err(ApiError::invalid_parameter("Cannot delete the default experiment '0'. This is an internally reserved experiment.").into());
-    }
     app.store.delete_experiment(&id).await?;
     empty()
 }
