@@ -25,6 +25,7 @@ use axum::{Json, Router};
 use ferroflow_store::TrackingStore;
 use serde_json::json;
 
+use handlers::artifacts as art;
 use handlers::logged_models as lm;
 use handlers::tracking as t;
 
@@ -40,11 +41,15 @@ pub struct ServerConfig {
     pub serve_artifacts: bool,
     /// "SqlStore" for SQL backends, as MLflow reports it.
     pub store_type: String,
+    /// `--artifacts-only`: serve the artifact service and nothing else.
+    pub artifacts_only: bool,
 }
 
 #[derive(Clone)]
 pub struct AppState {
     pub store: Arc<dyn TrackingStore>,
+    /// The proxied artifact destination (`--artifacts-destination`), when serving artifacts.
+    pub artifacts: Option<ferroflow_artifacts::ArtifactStore>,
     pub config: Arc<ServerConfig>,
 }
 
@@ -91,8 +96,11 @@ fn tracking_routes(ajax: bool) -> Router<AppState> {
         )
         .route("/logged-models/{model_id}/tags", patch(lm::set_logged_model_tags))
         .route("/logged-models/{model_id}/tags/{tag_key}", delete(lm::delete_logged_model_tag))
-        .route("/logged-models/{model_id}/params", post(lm::log_logged_model_params));
+        .route("/logged-models/{model_id}/params", post(lm::log_logged_model_params))
+        .route("/logged-models/{model_id}/artifacts/directories", get(art::list_logged_model_artifacts))
+        .route("/artifacts/list", get(art::list_run_artifacts));
     if ajax {
+        r = r.route("/logged-models/{model_id}/artifacts/files", get(art::get_logged_model_artifact));
         // Only MLflow's UI prefix has the unsampled bulk route.
         r = r.route("/metrics/get-history-bulk", get(t::get_metric_history_bulk));
     }
@@ -152,12 +160,32 @@ async fn trace_request(req: Request, next: axum::middleware::Next) -> Response {
     resp
 }
 
+/// The proxied artifact service, relative to `/api/2.0/mlflow-artifacts`.
+fn artifact_routes() -> Router<AppState> {
+    Router::new()
+        .route("/artifacts", get(art::list_proxied_artifacts))
+        .route(
+            "/artifacts/{*path}",
+            get(art::download_artifact).put(art::upload_artifact).delete(art::delete_artifact),
+        )
+        .route("/mpu/create/{*path}", post(art::multipart_not_implemented))
+        .route("/mpu/complete/{*path}", post(art::multipart_not_implemented))
+        .route("/mpu/abort/{*path}", post(art::multipart_not_implemented))
+}
+
 /// The whole application: API, health, version, server-info; unknown routes answer
 /// ENDPOINT_NOT_FOUND.
 pub fn router(state: AppState) -> Router {
-    let api = Router::new()
-        .nest("/api/2.0/mlflow", tracking_routes(false))
-        .nest("/ajax-api/2.0/mlflow", tracking_routes(true))
+    let mut api = Router::new()
+        .nest("/api/2.0/mlflow-artifacts", artifact_routes())
+        .nest("/ajax-api/2.0/mlflow-artifacts", artifact_routes());
+    if !state.config.artifacts_only {
+        api = api
+            .nest("/api/2.0/mlflow", tracking_routes(false))
+            .nest("/ajax-api/2.0/mlflow", tracking_routes(true))
+            .route("/get-artifact", get(art::get_run_artifact));
+    }
+    let api = api
         .route("/api/3.0/mlflow/server-info", get(server_info))
         .route("/ajax-api/3.0/mlflow/server-info", get(server_info))
         .route("/health", get(health))

@@ -31,9 +31,11 @@ fn server() -> TestServer {
         readers: 2,
     })
     .expect("open store");
+    let artifacts = ferroflow_artifacts::ArtifactStore::from_uri(&dir.join("mlartifacts").to_string_lossy()).expect("artifact store");
     let state = AppState {
         store: Arc::new(store),
-        config: Arc::new(ServerConfig { static_prefix: String::new(), serve_artifacts: true, store_type: "SqlStore".into() }),
+        artifacts: Some(artifacts),
+        config: Arc::new(ServerConfig { serve_artifacts: true, store_type: "SqlStore".into(), ..Default::default() }),
     };
     TestServer { app: router(state), dir }
 }
@@ -226,7 +228,7 @@ async fn serve_on_port_zero_answers_and_shuts_down_gracefully() {
     let dir = s.dir.clone();
     let store = SqliteStore::open(SqliteOptions { path: dir.join("mlflow.db"), default_artifact_root: "/tmp/a".into(), readers: 1 })
         .expect("reopen");
-    let state = AppState { store: Arc::new(store), config: Arc::new(ServerConfig::default()) };
+    let state = AppState { store: Arc::new(store), artifacts: None, config: Arc::new(ServerConfig::default()) };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();

@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::{ArgAction, Args, Parser, Subcommand};
+use ferroflow_artifacts::ArtifactStore;
 use ferroflow_server::{AppState, ServerConfig};
 use ferroflow_store_sql::{BackendUri, SqliteOptions, SqliteStore};
 
@@ -183,13 +184,15 @@ async fn run(args: ServerArgs) -> Result<(), String> {
             store
         }
     };
-    if args.artifacts_only {
-        tracing::warn!("--artifacts-only: the artifact API is not served by this build yet; serving tracking only");
-    }
-    tracing::info!(
-        "artifact root for new experiments: {default_artifact_root}{}",
-        if serve_artifacts { format!(" (proxied to {})", resolve_local(&args.artifacts_destination)) } else { String::new() }
-    );
+    let artifacts = if serve_artifacts || args.artifacts_only {
+        let dest = resolve_local(&args.artifacts_destination);
+        let store = ArtifactStore::from_uri(&dest).map_err(|e| format!("cannot use --artifacts-destination '{dest}': {e}"))?;
+        tracing::info!("proxied artifacts are stored in {}", store.root_uri());
+        Some(store)
+    } else {
+        None
+    };
+    tracing::info!("artifact root for new experiments: {default_artifact_root}");
     let static_prefix = args
         .static_prefix
         .as_deref()
@@ -197,10 +200,12 @@ async fn run(args: ServerArgs) -> Result<(), String> {
         .unwrap_or_default();
     let state = AppState {
         store: Arc::new(store),
+        artifacts,
         config: Arc::new(ServerConfig {
             static_prefix: static_prefix.clone(),
             serve_artifacts,
             store_type: "SqlStore".to_string(),
+            artifacts_only: args.artifacts_only,
         }),
     };
     let addr = format!("{}:{}", args.host, args.port);

@@ -1,0 +1,263 @@
+//! The S3 backend against a real S3-compatible server: moto's `moto_server`, started on a
+//! loopback port for this test and killed at the end.
+//!
+//! Skipped (with a printed reason) when no `moto_server` is found at `$FERROFLOW_MOTO_SERVER`
+//! or `<workspace>/.venv/bin/moto_server` (`scripts/setup-python.sh` installs it).
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use common::*;
+use ferroflow_artifacts::{ArtifactError, ArtifactPath, ArtifactStore, FileInfo, PART_SIZE};
+
+const BUCKET: &str = "ferroflow-test";
+
+fn moto_binary() -> Option<PathBuf> {
+    if let Some(path) = std::env::var_os("FERROFLOW_MOTO_SERVER") {
+        let path = PathBuf::from(path);
+        return path.is_file().then_some(path);
+    }
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.venv/bin/moto_server");
+    path.is_file().then_some(path)
+}
+
+/// The moto process; killed (and reaped) when dropped, also when the test fails.
+struct Moto {
+    child: Child,
+    port: u16,
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_moto(binary: &PathBuf) -> Moto {
+    let port = TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port();
+    let mut child = Command::new(binary)
+        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn moto_server");
+    let stderr = child.stderr.take().expect("stderr pipe");
+    let moto = Moto { child, port };
+
+    // Werkzeug announces "Running on http://127.0.0.1:<port>" once it listens. A reader
+    // thread forwards stderr lines (and keeps draining the pipe afterwards).
+    let (tx, rx) = mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                // Nobody listens any more; keep draining so moto never blocks on a full pipe.
+                continue;
+            }
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut seen = Vec::new();
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(line) if line.contains("Running on") => break,
+            Ok(line) => seen.push(line),
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                panic!("moto_server did not start within 60 s; it said: {seen:#?}")
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                panic!("moto_server exited before listening; it said: {seen:#?}")
+            }
+        }
+    }
+    TcpStream::connect(("127.0.0.1", port)).expect("moto_server answers on its port");
+    moto
+}
+
+/// One plain HTTP/1.1 request to moto (unsigned; moto accepts that for bucket admin).
+fn raw_http(port: u16, method: &str, target: &str) -> (u16, String) {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect to moto");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .expect("timeout");
+    write!(
+        stream,
+        "{method} {target} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    )
+    .expect("send request");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).expect("read response");
+    let status = response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    (status, response)
+}
+
+fn s3_store(port: u16, uri: &str) -> ArtifactStore {
+    let endpoint = format!("http://127.0.0.1:{port}");
+    ArtifactStore::from_uri_with_env(
+        uri,
+        [
+            ("MLFLOW_S3_ENDPOINT_URL", endpoint.as_str()),
+            ("AWS_ACCESS_KEY_ID", "testing"),
+            ("AWS_SECRET_ACCESS_KEY", "testing"),
+            ("AWS_DEFAULT_REGION", "us-east-1"),
+        ],
+    )
+    .expect("s3 store")
+}
+
+fn file(path: &str, size: u64) -> FileInfo {
+    FileInfo {
+        path: path.to_string(),
+        is_dir: false,
+        file_size: Some(size),
+    }
+}
+
+fn dir(path: &str) -> FileInfo {
+    FileInfo {
+        path: path.to_string(),
+        is_dir: true,
+        file_size: None,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s3_round_trip_against_moto() {
+    let Some(binary) = moto_binary() else {
+        println!(
+            "SKIPPED s3_round_trip_against_moto: no moto_server at $FERROFLOW_MOTO_SERVER or \
+             .venv/bin/moto_server (run scripts/setup-python.sh)"
+        );
+        return;
+    };
+    let moto = start_moto(&binary);
+    let (status, response) = raw_http(moto.port, "PUT", &format!("/{BUCKET}"));
+    assert_eq!(status, 200, "creating the bucket: {response}");
+
+    let store = s3_store(moto.port, &format!("s3://{BUCKET}/mlartifacts/"));
+    assert_eq!(store.root_uri(), format!("s3://{BUCKET}/mlartifacts"));
+    assert!(!store.is_local());
+    let run = "1/0123abcd/artifacts";
+
+    // Small files: one PUT each.
+    for (path, data) in [
+        ("model/MLmodel", &b"artifact_path: model\n"[..]),
+        ("model/model.pkl", &[0u8, 1, 2, 3, 255][..]),
+        ("metrics.json", &b"{\"a\": 1}"[..]),
+        ("plots/sub file ü 100%.png", &b"png"[..]),
+        ("empty.txt", &b""[..]),
+    ] {
+        let written = store
+            .put(&p(&format!("{run}/{path}")), body(data))
+            .await
+            .expect("put");
+        assert_eq!(written, data.len() as u64);
+    }
+
+    // A multipart upload: 20 MiB in uneven chunks, so parts are cut across chunk edges.
+    let big_size: u64 = 20 * 1024 * 1024 + 12_345;
+    assert!(big_size > 2 * PART_SIZE as u64);
+    let written = store
+        .put(&p(&format!("{run}/big/weights.bin")), generated(big_size, 1_000_003))
+        .await
+        .expect("multipart put");
+    assert_eq!(written, big_size);
+
+    assert_eq!(
+        store.list(&p(run)).await.expect("list"),
+        vec![
+            dir(&format!("{run}/big")),
+            file(&format!("{run}/empty.txt"), 0),
+            file(&format!("{run}/metrics.json"), 8),
+            dir(&format!("{run}/model")),
+            dir(&format!("{run}/plots")),
+        ]
+    );
+    assert_eq!(
+        store.list(&p(&format!("{run}/model"))).await.expect("list"),
+        vec![
+            file(&format!("{run}/model/MLmodel"), 21),
+            file(&format!("{run}/model/model.pkl"), 5),
+        ]
+    );
+    assert_eq!(store.list(&ArtifactPath::root()).await.expect("list root"), vec![dir("1")]);
+    assert_eq!(store.list(&p("no/such/dir")).await.expect("list missing"), vec![]);
+
+    let download = store.get(&p(&format!("{run}/big/weights.bin"))).await.expect("get");
+    assert_eq!(download.size, big_size);
+    assert_eq!(check_generated(download).await, big_size);
+    let download = store
+        .get(&p(&format!("{run}/plots/sub file ü 100%.png")))
+        .await
+        .expect("get odd name");
+    assert_eq!(read_all(download).await, b"png");
+    let download = store.get(&p(&format!("{run}/empty.txt"))).await.expect("get empty");
+    assert_eq!((download.size, read_all(download).await.len()), (0, 0));
+    assert!(matches!(
+        store.get(&p(&format!("{run}/nope.txt"))).await,
+        Err(ArtifactError::NotFound(_))
+    ));
+    // A "directory" is no object.
+    assert!(matches!(
+        store.get(&p(&format!("{run}/model"))).await,
+        Err(ArtifactError::NotFound(_))
+    ));
+    assert!(store.is_dir(&p(&format!("{run}/model"))).await.expect("is_dir"));
+    assert!(!store.is_dir(&p(&format!("{run}/metrics.json"))).await.expect("is_dir"));
+
+    // A body that fails after two parts were sent: an error, no object, no open upload.
+    let err = store
+        .put(
+            &p(&format!("{run}/broken.bin")),
+            failing_after(2 * PART_SIZE as u64 + 10, 1 << 20),
+        )
+        .await
+        .expect_err("the body failed");
+    assert!(matches!(err, ArtifactError::Body(_)), "{err:?}");
+    assert!(matches!(
+        store.get(&p(&format!("{run}/broken.bin"))).await,
+        Err(ArtifactError::NotFound(_))
+    ));
+    let (status, uploads) = raw_http(moto.port, "GET", &format!("/{BUCKET}?uploads"));
+    assert_eq!(status, 200, "{uploads}");
+    assert!(!uploads.contains("<Upload>"), "an aborted upload is still open: {uploads}");
+
+    // Delete a file, then a whole directory prefix.
+    store.delete(&p(&format!("{run}/metrics.json"))).await.expect("delete file");
+    store.delete(&p(&format!("{run}/model"))).await.expect("delete dir");
+    store.delete(&p(&format!("{run}/model"))).await.expect("delete missing");
+    assert_eq!(
+        store.list(&p(run)).await.expect("list"),
+        vec![
+            dir(&format!("{run}/big")),
+            file(&format!("{run}/empty.txt"), 0),
+            dir(&format!("{run}/plots")),
+        ]
+    );
+
+    // The prefix is a real boundary: a store rooted elsewhere in the bucket sees nothing.
+    let other = s3_store(moto.port, &format!("s3://{BUCKET}/other-root"));
+    assert_eq!(other.list(&ArtifactPath::root()).await.expect("list"), vec![]);
+    let whole_bucket = s3_store(moto.port, &format!("s3://{BUCKET}"));
+    assert_eq!(
+        whole_bucket.list(&ArtifactPath::root()).await.expect("list"),
+        vec![dir("mlartifacts")]
+    );
+    drop(moto);
+}
