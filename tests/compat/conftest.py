@@ -559,3 +559,8 @@ def s3_artifact_server(tmp_path_factory, moto_s3) -> ArtifactServerProcess:
     yield s
     s.stop()
     _unregister(s)
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "slow: long-running (1 GB transfers); runs only with FERROFLOW_SLOW=1")

@@ -44,7 +44,10 @@ impl Env {
 
     fn flag(&self, name: &str) -> bool {
         self.get(name).is_some_and(|v| {
-            matches!(v.trim().to_ascii_lowercase().as_str(), "1" | "true" | "yes" | "on")
+            matches!(
+                v.trim().to_ascii_lowercase().as_str(),
+                "1" | "true" | "yes" | "on"
+            )
         })
     }
 
@@ -103,8 +106,8 @@ pub(crate) fn parse(uri: &str, env: &Env) -> Result<Parsed, ArtifactError> {
         }
         "mlflow-artifacts" | "http" | "https" => {
             return Err(ArtifactError::Config(format!(
-                "'{uri}' names an artifact proxy, not storage; the artifact root must be {SUPPORTED}"
-            )))
+            "'{uri}' names an artifact proxy, not storage; the artifact root must be {SUPPORTED}"
+        )))
         }
         other => {
             return Err(ArtifactError::Config(format!(
@@ -132,7 +135,9 @@ fn scheme_of(uri: &str) -> Option<String> {
 
 fn local_path(raw: &str) -> Result<PathBuf, ArtifactError> {
     std::path::absolute(raw).map_err(|e| {
-        ArtifactError::Config(format!("cannot make the artifact root '{raw}' absolute: {e}"))
+        ArtifactError::Config(format!(
+            "cannot make the artifact root '{raw}' absolute: {e}"
+        ))
     })
 }
 
@@ -287,7 +292,11 @@ fn apply_connection_string(
         .get("defaultendpointsprotocol")
         .copied()
         .unwrap_or("https");
-    let endpoint = match (fields.get("blobendpoint"), fields.get("endpointsuffix"), account) {
+    let endpoint = match (
+        fields.get("blobendpoint"),
+        fields.get("endpointsuffix"),
+        account,
+    ) {
         (Some(endpoint), _, _) => Some(endpoint.trim_end_matches('/').to_string()),
         (None, Some(suffix), Some(account)) if *suffix != "core.windows.net" => {
             Some(format!("{protocol}://{account}.blob.{suffix}"))
@@ -390,12 +399,18 @@ mod tests {
         object("wasbs://models@acct.blob.core.chinacloudapi.cn/p", &key);
         object(
             "az://models/p",
-            &[("AZURE_STORAGE_ACCOUNT_NAME", "acct"), ("AZURE_STORAGE_ACCESS_KEY", KEY)],
+            &[
+                ("AZURE_STORAGE_ACCOUNT_NAME", "acct"),
+                ("AZURE_STORAGE_ACCESS_KEY", KEY),
+            ],
         );
         let conn = format!(
             "DefaultEndpointsProtocol=https;AccountName=acct;AccountKey={KEY};EndpointSuffix=core.windows.net"
         );
-        object("az://models/p", &[("AZURE_STORAGE_CONNECTION_STRING", &conn)]);
+        object(
+            "az://models/p",
+            &[("AZURE_STORAGE_CONNECTION_STRING", &conn)],
+        );
         let conn = "BlobEndpoint=http://127.0.0.1:10000/devstoreaccount1;SharedAccessSignature=sv=2020-08-04&sig=abc";
         object(
             "wasbs://c@devstoreaccount1.blob.core.windows.net/",

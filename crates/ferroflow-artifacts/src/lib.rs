@@ -131,7 +131,10 @@ impl ArtifactStore {
                 root_uri,
                 store,
                 prefix,
-            } => (root_uri, Backend::Object(remote::ObjectBackend::new(store, prefix))),
+            } => (
+                root_uri,
+                Backend::Object(remote::ObjectBackend::new(store, prefix)),
+            ),
         };
         Ok(ArtifactStore {
             inner: Arc::new(Inner { root_uri, backend }),
@@ -170,7 +173,9 @@ impl ArtifactStore {
     /// Opens `path` for download. Missing (or a directory) → [`ArtifactError::NotFound`].
     pub async fn get(&self, path: &ArtifactPath) -> Result<Download, ArtifactError> {
         if path.is_root() {
-            return Err(ArtifactError::NotFound("'' is the root directory".to_string()));
+            return Err(ArtifactError::NotFound(
+                "'' is the root directory".to_string(),
+            ));
         }
         match &self.inner.backend {
             Backend::Local(b) => b.get(path).await,
@@ -223,9 +228,32 @@ pub fn guess_content_type(path: &str) -> &'static str {
         None => name,
     };
     const TEXT: &[&str] = &[
-        "txt", "log", "err", "cfg", "conf", "cnf", "cf", "ini", "properties", "prop", "hocon",
-        "toml", "yaml", "yml", "xml", "json", "js", "py", "py3", "csv", "tsv", "md", "rst",
-        "ipynb", "MLmodel", "MLproject",
+        "txt",
+        "log",
+        "err",
+        "cfg",
+        "conf",
+        "cnf",
+        "cf",
+        "ini",
+        "properties",
+        "prop",
+        "hocon",
+        "toml",
+        "yaml",
+        "yml",
+        "xml",
+        "json",
+        "js",
+        "py",
+        "py3",
+        "csv",
+        "tsv",
+        "md",
+        "rst",
+        "ipynb",
+        "MLmodel",
+        "MLproject",
     ];
     if TEXT.contains(&ext) {
         return "text/plain";
@@ -264,7 +292,10 @@ mod tests {
         assert_eq!(guess_content_type("a/b/notes.txt"), "text/plain");
         assert_eq!(guess_content_type("metrics.json"), "text/plain");
         assert_eq!(guess_content_type("conda.yaml"), "text/plain");
-        assert_eq!(guess_content_type("1/abc/artifacts/model/MLmodel"), "text/plain");
+        assert_eq!(
+            guess_content_type("1/abc/artifacts/model/MLmodel"),
+            "text/plain"
+        );
         assert_eq!(guess_content_type("MLproject"), "text/plain");
         assert_eq!(guess_content_type("data.csv"), "text/plain");
         assert_eq!(guess_content_type("plot.png"), "image/png");
@@ -272,7 +303,10 @@ mod tests {
         assert_eq!(guess_content_type("fig.svg"), "image/svg+xml");
         assert_eq!(guess_content_type("report.html"), "text/html");
         assert_eq!(guess_content_type("model.pkl"), "application/octet-stream");
-        assert_eq!(guess_content_type("part-0.parquet"), "application/octet-stream");
+        assert_eq!(
+            guess_content_type("part-0.parquet"),
+            "application/octet-stream"
+        );
         assert_eq!(guess_content_type("noext"), "application/octet-stream");
         assert_eq!(guess_content_type(".json"), "application/octet-stream");
         assert_eq!(guess_content_type("a.tar.gz"), "application/x-tar");
@@ -285,11 +319,10 @@ mod tests {
         let Ok(store) = ArtifactStore::from_uri_with_env(
             "/tmp/ferroflow-send-check",
             std::iter::empty::<(String, String)>(),
-        )
-        else {
+        ) else {
             panic!("local store");
         };
-        let p = ArtifactPath::parse("x").unwrap();
+        let p = ArtifactPath::parse("x").expect("valid");
         let body = futures::stream::empty::<Result<Bytes, std::io::Error>>();
         assert_send(&store.put(&p, body));
         assert_send(&store.get(&p));

@@ -83,14 +83,13 @@ impl LocalBackend {
     }
 
     pub(crate) async fn get(&self, path: &ArtifactPath) -> Result<Download, ArtifactError> {
+        refuse_temp_names(path)?;
         let Some(croot) = self.canonical_root().await? else {
             return Err(not_found(path));
         };
         let (real, meta) = match resolve(&croot, path).await? {
             Resolution::Found { path: p, meta, .. } => (p, meta),
-            Resolution::Missing { .. } | Resolution::Blocked { .. } => {
-                return Err(not_found(path))
-            }
+            Resolution::Missing { .. } | Resolution::Blocked { .. } => return Err(not_found(path)),
         };
         if meta.is_dir() {
             return Err(ArtifactError::NotFound(format!("'{path}' is a directory")));
@@ -119,16 +118,21 @@ impl LocalBackend {
         Ok(Download { size, stream })
     }
 
-    pub(crate) async fn put<S>(&self, path: &ArtifactPath, mut body: S) -> Result<u64, ArtifactError>
+    pub(crate) async fn put<S>(
+        &self,
+        path: &ArtifactPath,
+        mut body: S,
+    ) -> Result<u64, ArtifactError>
     where
         S: Stream<Item = Result<Bytes, io::Error>> + Send + Unpin,
     {
-        fs::create_dir_all(&self.root).await.map_err(|e| {
-            ArtifactError::Backend(format!("cannot create the artifact root: {e}"))
-        })?;
-        let croot = fs::canonicalize(&self.root).await.map_err(|e| {
-            ArtifactError::Backend(format!("cannot open the artifact root: {e}"))
-        })?;
+        refuse_temp_names(path)?;
+        fs::create_dir_all(&self.root)
+            .await
+            .map_err(|e| ArtifactError::Backend(format!("cannot create the artifact root: {e}")))?;
+        let croot = fs::canonicalize(&self.root)
+            .await
+            .map_err(|e| ArtifactError::Backend(format!("cannot open the artifact root: {e}")))?;
         let (dir, target) = match resolve(&croot, path).await? {
             Resolution::Found { meta, .. } if meta.is_dir() => {
                 return Err(ArtifactError::InvalidPath(format!(
@@ -253,7 +257,9 @@ impl LocalBackend {
         };
         let result = match resolve(&croot, path).await? {
             // Remove the link itself (its target was checked to be inside the root).
-            Resolution::Found { link: Some(link), .. } => fs::remove_file(&link).await,
+            Resolution::Found {
+                link: Some(link), ..
+            } => fs::remove_file(&link).await,
             Resolution::Found { path: p, meta, .. } if meta.is_dir() => {
                 if p == croot {
                     return Err(ArtifactError::InvalidPath(format!(
@@ -306,7 +312,12 @@ async fn resolve(croot: &Path, path: &ArtifactPath) -> Result<Resolution, Artifa
                     rest: segments[i..].iter().map(|s| s.to_string()).collect(),
                 })
             }
-            Err(e) => return Err(ArtifactError::Backend(format!("reading '{}': {e}", shown()))),
+            Err(e) => {
+                return Err(ArtifactError::Backend(format!(
+                    "reading '{}': {e}",
+                    shown()
+                )))
+            }
         };
         if next_meta.file_type().is_symlink() {
             let target = checked_link_target(croot, &next, &shown()).await?;
@@ -329,7 +340,11 @@ async fn resolve(croot: &Path, path: &ArtifactPath) -> Result<Resolution, Artifa
 }
 
 /// The canonical target of the link at `at`, which must exist inside the root.
-async fn checked_link_target(croot: &Path, at: &Path, shown: &str) -> Result<PathBuf, ArtifactError> {
+async fn checked_link_target(
+    croot: &Path,
+    at: &Path,
+    shown: &str,
+) -> Result<PathBuf, ArtifactError> {
     match fs::canonicalize(at).await {
         Ok(target) if target.starts_with(croot) => Ok(target),
         Ok(_) => Err(ArtifactError::InvalidPath(format!(
@@ -399,7 +414,10 @@ impl Drop for TempFile {
     }
 }
 
-async fn create_temp(dir: &Path, path: &ArtifactPath) -> Result<(fs::File, TempFile), ArtifactError> {
+async fn create_temp(
+    dir: &Path,
+    path: &ArtifactPath,
+) -> Result<(fs::File, TempFile), ArtifactError> {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let mut attempts = 0;
     loop {
@@ -425,6 +443,16 @@ async fn create_temp(dir: &Path, path: &ArtifactPath) -> Result<(fs::File, TempF
             Err(e) => return Err(io_error("creating", path, e)),
         }
     }
+}
+
+/// Names of in-progress uploads are reserved: they are neither written nor read directly.
+fn refuse_temp_names(path: &ArtifactPath) -> Result<(), ArtifactError> {
+    if path.segments().any(|s| s.starts_with(TEMP_PREFIX)) {
+        return Err(ArtifactError::InvalidPath(format!(
+            "'{path}': names starting with '{TEMP_PREFIX}' are reserved for uploads in progress"
+        )));
+    }
+    Ok(())
 }
 
 fn not_found(path: &ArtifactPath) -> ArtifactError {

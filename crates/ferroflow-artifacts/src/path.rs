@@ -36,10 +36,14 @@ impl ArtifactPath {
             )));
         }
         if raw.chars().any(|c| c.is_ascii_control()) {
-            return Err(invalid("control characters (including NUL) are not allowed"));
+            return Err(invalid(
+                "control characters (including NUL) are not allowed",
+            ));
         }
         if raw.contains('\\') {
-            return Err(invalid("backslashes are not allowed; use '/' as the separator"));
+            return Err(invalid(
+                "backslashes are not allowed; use '/' as the separator",
+            ));
         }
         if raw.contains('#') {
             return Err(invalid("'#' is not allowed"));
@@ -247,7 +251,13 @@ mod tests {
 
     #[test]
     fn backslash_forms_are_refused() {
-        for raw in ["..\\", "..\\..\\windows", "a\\b", "a/..\\..\\b", "\\\\server\\share"] {
+        for raw in [
+            "..\\",
+            "..\\..\\windows",
+            "a\\b",
+            "a/..\\..\\b",
+            "\\\\server\\share",
+        ] {
             refused(raw);
         }
     }
@@ -271,7 +281,15 @@ mod tests {
 
     #[test]
     fn control_characters_and_nul_are_refused() {
-        for raw in ["a\0b", "model.pkl\0.txt", "\0", "a\nb", "a\rb", "tab\there", "del\u{7f}"] {
+        for raw in [
+            "a\0b",
+            "model.pkl\0.txt",
+            "\0",
+            "a\nb",
+            "a\rb",
+            "tab\there",
+            "del\u{7f}",
+        ] {
             refused(raw);
         }
     }
@@ -337,7 +355,7 @@ mod tests {
 
     #[test]
     fn empty_path_is_the_root() {
-        let root = ArtifactPath::parse("").unwrap();
+        let root = ArtifactPath::parse("").expect("valid");
         assert!(root.is_root());
         assert_eq!(root, ArtifactPath::root());
         assert_eq!(root.file_name(), None);
@@ -346,8 +364,8 @@ mod tests {
 
     #[test]
     fn join_handles_the_root_on_either_side() {
-        let a = ArtifactPath::parse("1/abc").unwrap();
-        let b = ArtifactPath::parse("artifacts/model").unwrap();
+        let a = ArtifactPath::parse("1/abc").expect("valid");
+        let b = ArtifactPath::parse("artifacts/model").expect("valid");
         assert_eq!(a.join(&b).as_str(), "1/abc/artifacts/model");
         assert_eq!(ArtifactPath::root().join(&b), b);
         assert_eq!(a.join(&ArtifactPath::root()), a);
@@ -357,8 +375,8 @@ mod tests {
 
     #[test]
     fn child_accepts_one_segment_only() {
-        let dir = ArtifactPath::parse("d").unwrap();
-        assert_eq!(dir.child("f.txt").unwrap().as_str(), "d/f.txt");
+        let dir = ArtifactPath::parse("d").expect("valid");
+        assert_eq!(dir.child("f.txt").expect("valid").as_str(), "d/f.txt");
         assert!(dir.child("a/b").is_err());
         assert!(dir.child("..").is_err());
         assert!(dir.child("").is_err());
@@ -366,11 +384,17 @@ mod tests {
 
     #[test]
     fn error_messages_name_the_path_and_the_reason() {
-        let err = ArtifactPath::parse("a/../b").unwrap_err().to_string();
+        let err = ArtifactPath::parse("a/../b")
+            .expect_err("refused")
+            .to_string();
         assert!(err.contains("a/../b") && err.contains("'..'"), "{err}");
-        let err = ArtifactPath::parse("x\0y").unwrap_err().to_string();
+        let err = ArtifactPath::parse("x\0y")
+            .expect_err("refused")
+            .to_string();
         assert!(err.contains("\\0") && err.contains("control"), "{err}");
-        let err = ArtifactPath::parse("%252e").unwrap_err().to_string();
+        let err = ArtifactPath::parse("%252e")
+            .expect_err("refused")
+            .to_string();
         assert!(err.contains("%25"), "{err}");
     }
 }

@@ -44,8 +44,7 @@ impl ObjectBackend {
             (true, false) => path.as_str().to_string(),
             (false, false) => format!("{}/{}", self.prefix, path),
         };
-        ObjectPath::parse(&joined)
-            .map_err(|e| ArtifactError::InvalidPath(format!("'{path}': {e}")))
+        ObjectPath::parse(&joined).map_err(|e| ArtifactError::InvalidPath(format!("'{path}': {e}")))
     }
 
     /// The artifact path of a key under the prefix.
@@ -57,7 +56,11 @@ impl ObjectBackend {
         (!parts.is_empty()).then(|| parts.join("/"))
     }
 
-    pub(crate) async fn put<S>(&self, path: &ArtifactPath, mut body: S) -> Result<u64, ArtifactError>
+    pub(crate) async fn put<S>(
+        &self,
+        path: &ArtifactPath,
+        mut body: S,
+    ) -> Result<u64, ArtifactError>
     where
         S: Stream<Item = Result<Bytes, io::Error>> + Send + Unpin,
     {
@@ -168,7 +171,11 @@ impl ObjectBackend {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
             Err(e) => return Err(backend("deleting", path, e)),
         }
-        let under = self.store.list(Some(&key)).map_ok(|meta| meta.location).boxed();
+        let under = self
+            .store
+            .list(Some(&key))
+            .map_ok(|meta| meta.location)
+            .boxed();
         self.store
             .delete_stream(under)
             .try_for_each(|_| futures::future::ready(Ok(())))

@@ -68,7 +68,10 @@ async fn put_get_list_delete_round_trip() {
         ]
     );
     assert_eq!(
-        store.list(&p(&format!("{run}/model/"))).await.expect("list"),
+        store
+            .list(&p(&format!("{run}/model/")))
+            .await
+            .expect("list"),
         vec![
             file(&format!("{run}/model/MLmodel"), 21),
             file(&format!("{run}/model/model.pkl"), 5),
@@ -79,7 +82,10 @@ async fn put_get_list_delete_round_trip() {
         vec![dir("1")]
     );
 
-    let download = store.get(&p(&format!("{run}/model/model.pkl"))).await.expect("get");
+    let download = store
+        .get(&p(&format!("{run}/model/model.pkl")))
+        .await
+        .expect("get");
     assert_eq!(download.size, 5);
     assert_eq!(read_all(download).await, vec![0u8, 1, 2, 3, 255]);
     let download = store
@@ -88,21 +94,49 @@ async fn put_get_list_delete_round_trip() {
         .expect("get unicode name");
     assert_eq!(read_all(download).await, b"png");
 
-    assert!(store.is_dir(&p(&format!("{run}/model"))).await.expect("is_dir"));
-    assert!(!store.is_dir(&p(&format!("{run}/metrics.json"))).await.expect("is_dir"));
-    assert!(!store.is_dir(&p(&format!("{run}/nope"))).await.expect("is_dir"));
+    assert!(store
+        .is_dir(&p(&format!("{run}/model")))
+        .await
+        .expect("is_dir"));
+    assert!(!store
+        .is_dir(&p(&format!("{run}/metrics.json")))
+        .await
+        .expect("is_dir"));
+    assert!(!store
+        .is_dir(&p(&format!("{run}/nope")))
+        .await
+        .expect("is_dir"));
 
-    store.delete(&p(&format!("{run}/metrics.json"))).await.expect("delete file");
-    assert!(is_not_found(store.get(&p(&format!("{run}/metrics.json"))).await));
-    store.delete(&p(&format!("{run}/model"))).await.expect("delete dir");
-    assert!(is_not_found(store.get(&p(&format!("{run}/model/MLmodel"))).await));
+    store
+        .delete(&p(&format!("{run}/metrics.json")))
+        .await
+        .expect("delete file");
+    assert!(is_not_found(
+        store.get(&p(&format!("{run}/metrics.json"))).await
+    ));
+    store
+        .delete(&p(&format!("{run}/model")))
+        .await
+        .expect("delete dir");
+    assert!(is_not_found(
+        store.get(&p(&format!("{run}/model/MLmodel"))).await
+    ));
     assert_eq!(
         store.list(&p(run)).await.expect("list"),
-        vec![file(&format!("{run}/a..b.txt"), 0), dir(&format!("{run}/plots"))]
+        vec![
+            file(&format!("{run}/a..b.txt"), 0),
+            dir(&format!("{run}/plots"))
+        ]
     );
     // Deleting what is not there succeeds, as in MLflow.
-    store.delete(&p(&format!("{run}/model"))).await.expect("delete missing");
-    store.delete(&p("nothing/here")).await.expect("delete missing");
+    store
+        .delete(&p(&format!("{run}/model")))
+        .await
+        .expect("delete missing");
+    store
+        .delete(&p("nothing/here"))
+        .await
+        .expect("delete missing");
 }
 
 #[tokio::test]
@@ -111,10 +145,16 @@ async fn root_directory_is_created_on_first_write() {
     let root = tmp.path().join("not/yet/there");
     let store = store_at(&root);
     assert!(!root.exists());
-    assert_eq!(store.list(&ArtifactPath::root()).await.expect("list"), vec![]);
+    assert_eq!(
+        store.list(&ArtifactPath::root()).await.expect("list"),
+        vec![]
+    );
     assert!(is_not_found(store.get(&p("x.txt")).await));
     assert!(!store.is_dir(&p("x")).await.expect("is_dir"));
-    store.delete(&p("x")).await.expect("delete before the root exists");
+    store
+        .delete(&p("x"))
+        .await
+        .expect("delete before the root exists");
     assert!(!root.exists(), "reads must not create the root");
 
     store.put(&p("x.txt"), body(b"hi")).await.expect("put");
@@ -124,7 +164,11 @@ async fn root_directory_is_created_on_first_write() {
 #[tokio::test]
 async fn relative_roots_are_made_absolute() {
     let store = ArtifactStore::from_uri("./some-relative-root").expect("store");
-    assert!(Path::new(store.root_uri()).is_absolute(), "{}", store.root_uri());
+    assert!(
+        Path::new(store.root_uri()).is_absolute(),
+        "{}",
+        store.root_uri()
+    );
     assert!(store.root_uri().ends_with("some-relative-root"));
     assert!(store.is_local());
     let store = ArtifactStore::from_uri("file:///srv/artifacts").expect("store");
@@ -135,8 +179,14 @@ async fn relative_roots_are_made_absolute() {
 async fn put_replaces_an_existing_file() {
     let tmp = TempDir::new("replace");
     let store = store_at(tmp.path());
-    store.put(&p("a/f.txt"), body(b"first version")).await.expect("put");
-    store.put(&p("a/f.txt"), body(b"second")).await.expect("put again");
+    store
+        .put(&p("a/f.txt"), body(b"first version"))
+        .await
+        .expect("put");
+    store
+        .put(&p("a/f.txt"), body(b"second"))
+        .await
+        .expect("put again");
     let download = store.get(&p("a/f.txt")).await.expect("get");
     assert_eq!(download.size, 6);
     assert_eq!(read_all(download).await, b"second");
@@ -176,13 +226,19 @@ async fn a_failed_body_leaves_no_partial_file() {
     assert!(leftover_temp_files(&tmp.path().join("d")).is_empty());
 
     // A failed replacement keeps the old content.
-    store.put(&p("d/keep.txt"), body(b"old")).await.expect("put");
+    store
+        .put(&p("d/keep.txt"), body(b"old"))
+        .await
+        .expect("put");
     let err = store
         .put(&p("d/keep.txt"), failing_after(10, 3))
         .await
         .expect_err("the body failed");
     assert!(matches!(err, ArtifactError::Body(_)), "{err:?}");
-    assert_eq!(read_all(store.get(&p("d/keep.txt")).await.expect("get")).await, b"old");
+    assert_eq!(
+        read_all(store.get(&p("d/keep.txt")).await.expect("get")).await,
+        b"old"
+    );
     assert!(leftover_temp_files(&tmp.path().join("d")).is_empty());
 }
 
@@ -199,9 +255,17 @@ async fn a_dropped_upload_leaves_no_partial_file() {
     };
     use futures::SinkExt;
     for _ in 0..3 {
-        tx.send(Ok(Bytes::from(vec![7u8; 4096]))).await.expect("send");
+        tx.send(Ok(Bytes::from(vec![7u8; 4096])))
+            .await
+            .expect("send");
     }
-    assert_eq!(leftover_temp_files(&tmp.path().join("d")).len(), 1, "upload in progress");
+    let temps = leftover_temp_files(&tmp.path().join("d"));
+    assert_eq!(temps.len(), 1, "upload in progress");
+    // The in-progress file is neither listed nor readable by name.
+    assert_eq!(store.list(&p("d")).await.expect("list"), vec![]);
+    assert!(is_invalid_path(
+        store.get(&p(&format!("d/{}", temps[0]))).await
+    ));
     upload.abort();
     let joined = upload.await;
     assert!(joined.is_err_and(|e| e.is_cancelled()));
@@ -218,7 +282,9 @@ async fn directories_are_not_files() {
     assert!(is_not_found(store.get(&p("d")).await));
     assert!(is_invalid_path(store.put(&p("d"), body(b"y")).await));
     // A file cannot be a directory either.
-    assert!(is_invalid_path(store.put(&p("d/f.txt/g.txt"), body(b"y")).await));
+    assert!(is_invalid_path(
+        store.put(&p("d/f.txt/g.txt"), body(b"y")).await
+    ));
     assert!(is_not_found(store.get(&p("d/f.txt/g.txt")).await));
     // Listing a file, like listing nothing, is empty (MLflow does the same).
     assert_eq!(store.list(&p("d/f.txt")).await.expect("list"), vec![]);
@@ -230,7 +296,9 @@ async fn the_root_cannot_be_written_or_deleted() {
     let tmp = TempDir::new("rootops");
     let store = store_at(tmp.path());
     store.put(&p("f.txt"), body(b"x")).await.expect("put");
-    assert!(is_invalid_path(store.put(&ArtifactPath::root(), body(b"y")).await));
+    assert!(is_invalid_path(
+        store.put(&ArtifactPath::root(), body(b"y")).await
+    ));
     assert!(is_invalid_path(store.delete(&ArtifactPath::root()).await));
     assert!(is_not_found(store.get(&ArtifactPath::root()).await));
     assert!(store.is_dir(&ArtifactPath::root()).await.expect("is_dir"));
@@ -246,14 +314,20 @@ async fn concurrent_uploads_into_one_new_directory_all_land() {
         let store = store.clone();
         tasks.push(tokio::spawn(async move {
             store
-                .put(&p(&format!("1/run/artifacts/deep/dir/f{i:02}.txt")), body(b"data"))
+                .put(
+                    &p(&format!("1/run/artifacts/deep/dir/f{i:02}.txt")),
+                    body(b"data"),
+                )
                 .await
         }));
     }
     for task in tasks {
         task.await.expect("join").expect("put");
     }
-    let listed = store.list(&p("1/run/artifacts/deep/dir")).await.expect("list");
+    let listed = store
+        .list(&p("1/run/artifacts/deep/dir"))
+        .await
+        .expect("list");
     assert_eq!(listed.len(), 16);
     assert_eq!(listed[0], file("1/run/artifacts/deep/dir/f00.txt", 4));
 }
@@ -307,9 +381,15 @@ mod symlinks {
         let st = &s.store;
 
         assert!(is_invalid_path(st.get(&p("link/secret.txt")).await));
-        assert!(is_invalid_path(st.put(&p("link/secret.txt"), body(b"pwned")).await));
-        assert!(is_invalid_path(st.put(&p("link/new.txt"), body(b"pwned")).await));
-        assert!(is_invalid_path(st.put(&p("link/sub/dir/new.txt"), body(b"pwned")).await));
+        assert!(is_invalid_path(
+            st.put(&p("link/secret.txt"), body(b"pwned")).await
+        ));
+        assert!(is_invalid_path(
+            st.put(&p("link/new.txt"), body(b"pwned")).await
+        ));
+        assert!(is_invalid_path(
+            st.put(&p("link/sub/dir/new.txt"), body(b"pwned")).await
+        ));
         assert!(is_invalid_path(st.list(&p("link")).await));
         assert!(is_invalid_path(st.list(&p("link/")).await));
         assert!(is_invalid_path(st.delete(&p("link/secret.txt")).await));
@@ -318,8 +398,14 @@ mod symlinks {
         outside_untouched(&s);
 
         // The root listing does not reveal the link; the rest works normally.
-        assert_eq!(st.list(&ArtifactPath::root()).await.expect("list"), vec![dir("real")]);
-        assert_eq!(read_all(st.get(&p("real/inside.txt")).await.expect("get")).await, b"inside");
+        assert_eq!(
+            st.list(&ArtifactPath::root()).await.expect("list"),
+            vec![dir("real")]
+        );
+        assert_eq!(
+            read_all(st.get(&p("real/inside.txt")).await.expect("get")).await,
+            b"inside"
+        );
         // Deleting the parent directory of a link removes the link, not what it points to.
         std::fs::create_dir(s.root.join("d")).expect("mkdir");
         symlink(&s.outside, s.root.join("d/escape")).expect("symlink");
@@ -339,8 +425,13 @@ mod symlinks {
             matches!(&err, ArtifactError::InvalidPath(m) if m.contains("real/leak.txt") && m.contains("outside")),
             "{err:?}"
         );
-        assert!(!err.to_string().contains(s.outside.to_str().expect("utf-8")), "no server paths in messages");
-        assert!(is_invalid_path(st.put(&p("real/leak.txt"), body(b"pwned")).await));
+        assert!(
+            !err.to_string().contains(s.outside.to_str().expect("utf-8")),
+            "no server paths in messages"
+        );
+        assert!(is_invalid_path(
+            st.put(&p("real/leak.txt"), body(b"pwned")).await
+        ));
         assert!(is_invalid_path(st.delete(&p("real/leak.txt")).await));
         assert_eq!(
             st.list(&p("real")).await.expect("list"),
@@ -357,7 +448,9 @@ mod symlinks {
         symlink(&s.outside, s.root.join("real/up")).expect("symlink");
         let st = &s.store;
         assert!(is_invalid_path(st.get(&p("real/up/deeper/x")).await));
-        assert!(is_invalid_path(st.put(&p("real/up/deeper/x.txt"), body(b"pwned")).await));
+        assert!(is_invalid_path(
+            st.put(&p("real/up/deeper/x.txt"), body(b"pwned")).await
+        ));
         assert!(is_invalid_path(st.list(&p("real/up/deeper")).await));
         assert!(is_invalid_path(st.delete(&p("real/up/deeper")).await));
         assert!(s.outside.join("deeper").is_dir());
@@ -372,10 +465,14 @@ mod symlinks {
         symlink("../../outside/new-file", s.root.join("real/dangling")).expect("symlink");
         symlink("../../outside", s.root.join("real/rel")).expect("symlink");
         let st = &s.store;
-        assert!(is_invalid_path(st.put(&p("real/dangling"), body(b"pwned")).await));
+        assert!(is_invalid_path(
+            st.put(&p("real/dangling"), body(b"pwned")).await
+        ));
         assert!(is_invalid_path(st.get(&p("real/dangling")).await));
         assert!(is_invalid_path(st.get(&p("real/rel/secret.txt")).await));
-        assert!(is_invalid_path(st.put(&p("real/rel/x"), body(b"pwned")).await));
+        assert!(is_invalid_path(
+            st.put(&p("real/rel/x"), body(b"pwned")).await
+        ));
         outside_untouched(&s);
     }
 
@@ -384,8 +481,13 @@ mod symlinks {
         let s = setup("inside");
         symlink(s.root.join("real"), s.root.join("alias")).expect("symlink");
         let st = &s.store;
-        assert_eq!(read_all(st.get(&p("alias/inside.txt")).await.expect("get")).await, b"inside");
-        st.put(&p("alias/new.txt"), body(b"new")).await.expect("put through alias");
+        assert_eq!(
+            read_all(st.get(&p("alias/inside.txt")).await.expect("get")).await,
+            b"inside"
+        );
+        st.put(&p("alias/new.txt"), body(b"new"))
+            .await
+            .expect("put through alias");
         assert!(s.root.join("real/new.txt").is_file());
         assert!(st.is_dir(&p("alias")).await.expect("is_dir"));
         assert_eq!(
@@ -406,7 +508,10 @@ mod symlinks {
         let st = store_at(&link_root);
         st.put(&p("real/x.txt"), body(b"x")).await.expect("put");
         assert!(s.root.join("real/x.txt").is_file());
-        assert_eq!(read_all(st.get(&p("real/inside.txt")).await.expect("get")).await, b"inside");
+        assert_eq!(
+            read_all(st.get(&p("real/inside.txt")).await.expect("get")).await,
+            b"inside"
+        );
         outside_untouched(&s);
     }
 }

@@ -174,10 +174,24 @@ async fn s3_round_trip_against_moto() {
     let big_size: u64 = 20 * 1024 * 1024 + 12_345;
     assert!(big_size > 2 * PART_SIZE as u64);
     let written = store
-        .put(&p(&format!("{run}/big/weights.bin")), generated(big_size, 1_000_003))
+        .put(
+            &p(&format!("{run}/big/weights.bin")),
+            generated(big_size, 1_000_003),
+        )
         .await
         .expect("multipart put");
     assert_eq!(written, big_size);
+    // S3 gives multipart objects an ETag ending in -<part count>: 3 parts of PART_SIZE.
+    let (status, head) = raw_http(
+        moto.port,
+        "HEAD",
+        &format!("/{BUCKET}/mlartifacts/{run}/big/weights.bin"),
+    );
+    assert_eq!(status, 200, "{head}");
+    assert!(
+        head.contains("-3\""),
+        "expected a 3-part multipart ETag: {head}"
+    );
 
     assert_eq!(
         store.list(&p(run)).await.expect("list"),
@@ -196,10 +210,19 @@ async fn s3_round_trip_against_moto() {
             file(&format!("{run}/model/model.pkl"), 5),
         ]
     );
-    assert_eq!(store.list(&ArtifactPath::root()).await.expect("list root"), vec![dir("1")]);
-    assert_eq!(store.list(&p("no/such/dir")).await.expect("list missing"), vec![]);
+    assert_eq!(
+        store.list(&ArtifactPath::root()).await.expect("list root"),
+        vec![dir("1")]
+    );
+    assert_eq!(
+        store.list(&p("no/such/dir")).await.expect("list missing"),
+        vec![]
+    );
 
-    let download = store.get(&p(&format!("{run}/big/weights.bin"))).await.expect("get");
+    let download = store
+        .get(&p(&format!("{run}/big/weights.bin")))
+        .await
+        .expect("get");
     assert_eq!(download.size, big_size);
     assert_eq!(check_generated(download).await, big_size);
     let download = store
@@ -207,7 +230,10 @@ async fn s3_round_trip_against_moto() {
         .await
         .expect("get odd name");
     assert_eq!(read_all(download).await, b"png");
-    let download = store.get(&p(&format!("{run}/empty.txt"))).await.expect("get empty");
+    let download = store
+        .get(&p(&format!("{run}/empty.txt")))
+        .await
+        .expect("get empty");
     assert_eq!((download.size, read_all(download).await.len()), (0, 0));
     assert!(matches!(
         store.get(&p(&format!("{run}/nope.txt"))).await,
@@ -218,8 +244,14 @@ async fn s3_round_trip_against_moto() {
         store.get(&p(&format!("{run}/model"))).await,
         Err(ArtifactError::NotFound(_))
     ));
-    assert!(store.is_dir(&p(&format!("{run}/model"))).await.expect("is_dir"));
-    assert!(!store.is_dir(&p(&format!("{run}/metrics.json"))).await.expect("is_dir"));
+    assert!(store
+        .is_dir(&p(&format!("{run}/model")))
+        .await
+        .expect("is_dir"));
+    assert!(!store
+        .is_dir(&p(&format!("{run}/metrics.json")))
+        .await
+        .expect("is_dir"));
 
     // A body that fails after two parts were sent: an error, no object, no open upload.
     let err = store
@@ -236,12 +268,24 @@ async fn s3_round_trip_against_moto() {
     ));
     let (status, uploads) = raw_http(moto.port, "GET", &format!("/{BUCKET}?uploads"));
     assert_eq!(status, 200, "{uploads}");
-    assert!(!uploads.contains("<Upload>"), "an aborted upload is still open: {uploads}");
+    assert!(
+        !uploads.contains("<Upload>"),
+        "an aborted upload is still open: {uploads}"
+    );
 
     // Delete a file, then a whole directory prefix.
-    store.delete(&p(&format!("{run}/metrics.json"))).await.expect("delete file");
-    store.delete(&p(&format!("{run}/model"))).await.expect("delete dir");
-    store.delete(&p(&format!("{run}/model"))).await.expect("delete missing");
+    store
+        .delete(&p(&format!("{run}/metrics.json")))
+        .await
+        .expect("delete file");
+    store
+        .delete(&p(&format!("{run}/model")))
+        .await
+        .expect("delete dir");
+    store
+        .delete(&p(&format!("{run}/model")))
+        .await
+        .expect("delete missing");
     assert_eq!(
         store.list(&p(run)).await.expect("list"),
         vec![
@@ -253,10 +297,16 @@ async fn s3_round_trip_against_moto() {
 
     // The prefix is a real boundary: a store rooted elsewhere in the bucket sees nothing.
     let other = s3_store(moto.port, &format!("s3://{BUCKET}/other-root"));
-    assert_eq!(other.list(&ArtifactPath::root()).await.expect("list"), vec![]);
+    assert_eq!(
+        other.list(&ArtifactPath::root()).await.expect("list"),
+        vec![]
+    );
     let whole_bucket = s3_store(moto.port, &format!("s3://{BUCKET}"));
     assert_eq!(
-        whole_bucket.list(&ArtifactPath::root()).await.expect("list"),
+        whole_bucket
+            .list(&ArtifactPath::root())
+            .await
+            .expect("list"),
         vec![dir("mlartifacts")]
     );
     drop(moto);

@@ -177,8 +177,8 @@ pub struct LoggedModelInfo {
     pub last_updated_timestamp_ms: i64,
     /// `LOGGED_MODEL_PENDING`, `LOGGED_MODEL_READY`, ...
     pub status: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub model_type: Option<String>,
+    /// Always present (MLflow's protos are proto2: a set empty string is still sent).
+    pub model_type: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub source_run_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]

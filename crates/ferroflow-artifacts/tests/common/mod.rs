@@ -78,7 +78,10 @@ pub fn body(data: &[u8]) -> impl Stream<Item = Result<Bytes, io::Error>> + Send 
 }
 
 /// A body that yields `good` bytes and then fails, as a client that disconnects would.
-pub fn failing_after(good: u64, chunk: usize) -> impl Stream<Item = Result<Bytes, io::Error>> + Send + Unpin {
+pub fn failing_after(
+    good: u64,
+    chunk: usize,
+) -> impl Stream<Item = Result<Bytes, io::Error>> + Send + Unpin {
     generated(good, chunk).chain(futures::stream::iter(vec![Err(io::Error::new(
         io::ErrorKind::ConnectionReset,
         "client went away",

@@ -77,9 +77,34 @@ async fn file_response(store: &ArtifactStore, path: &ArtifactPath) -> HandlerRes
     let headers = resp.headers_mut();
     headers.insert(header::CONTENT_TYPE, header::HeaderValue::from_static(content_type));
     headers.insert(header::CONTENT_LENGTH, header::HeaderValue::from(download.size));
+    if let Ok(v) = header::HeaderValue::from_str(&content_disposition(path.file_name().unwrap_or("artifact"))) {
+        headers.insert(header::CONTENT_DISPOSITION, v);
+    }
     // Never let a browser run an artifact as a page of this origin.
     headers.insert(header::X_CONTENT_TYPE_OPTIONS, header::HeaderValue::from_static("nosniff"));
     Ok(resp)
+}
+
+/// `attachment; filename=...` as MLflow's server sends it: bare when the name is a plain
+/// token, quoted otherwise, with an RFC 5987 `filename*` for non-ASCII names.
+fn content_disposition(name: &str) -> String {
+    let is_token = |c: char| c.is_ascii_alphanumeric() || "!#$&+-.^_`|~".contains(c);
+    if !name.is_empty() && name.chars().all(is_token) {
+        return format!("attachment; filename={name}");
+    }
+    let ascii: String = name
+        .chars()
+        .map(|c| if c.is_ascii() && !c.is_ascii_control() && c != '"' && c != '\\' { c } else { '_' })
+        .collect();
+    let mut out = format!("attachment; filename=\"{ascii}\"");
+    if !name.is_ascii() {
+        let encoded: String = name
+            .bytes()
+            .map(|b| if b.is_ascii_alphanumeric() || b"-._~".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") })
+            .collect();
+        out.push_str(&format!("; filename*=UTF-8''{encoded}"));
+    }
+    out
 }
 
 fn file_infos(files: &[FileInfo], prefix: &ArtifactPath, basename_only: bool) -> Vec<Value> {
@@ -116,11 +141,20 @@ fn files_body(root_uri: Option<&str>, files: Vec<Value>) -> Json<Value> {
 pub async fn download_artifact(State(app): State<AppState>, Path(path): Path<String>) -> HandlerResult<Response> {
     let store = proxied(&app)?;
     let path = ArtifactPath::parse(&path)?;
-    file_response(store, &path).await
+    match file_response(store, &path).await {
+        // A directory is a bad request for a download (as in MLflow); only a missing path is 404.
+        Err(e) if e.0.code == ErrorCode::ResourceDoesNotExist && store.is_dir(&path).await.unwrap_or(false) => Err(
+            ApiError::invalid_parameter(format!("'{}' is a directory; download its files one by one.", path.as_str())).into(),
+        ),
+        other => other,
+    }
 }
 
 pub async fn upload_artifact(State(app): State<AppState>, Path(path): Path<String>, body: Body) -> HandlerResult<Json<Value>> {
     let store = proxied(&app)?;
+    if path.ends_with('/') {
+        return Err(ApiError::invalid_parameter(format!("'{path}' names a directory; an upload needs a file name.")).into());
+    }
     let path = ArtifactPath::parse(&path)?;
     let stream = body.into_data_stream().map_err(std::io::Error::other);
     store.put(&path, stream).await?;

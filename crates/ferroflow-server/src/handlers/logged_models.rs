@@ -208,6 +208,25 @@ pub async fn log_model(State(app): State<AppState>, params: Params) -> JsonResul
         ))
         .into());
     }
-    app.store.record_logged_model(&run_id, model_json).await?;
+    // The history keeps a model's identity and flavors, without each flavor's "config"
+    // (MLflow's `Model.get_tags_dict`), so the tag stays small.
+    let mut entry = Map::new();
+    for key in ["run_id", "utc_time_created", "artifact_path", "model_uuid"] {
+        if let Some(v) = model.get(key) {
+            entry.insert(key.into(), v.clone());
+        }
+    }
+    let mut flavors = Map::new();
+    if let Some(Value::Object(all)) = model.get("flavors") {
+        for (name, conf) in all {
+            let conf = match conf {
+                Value::Object(c) => Value::Object(c.iter().filter(|(k, _)| *k != "config").map(|(k, v)| (k.clone(), v.clone())).collect()),
+                other => other.clone(),
+            };
+            flavors.insert(name.clone(), conf);
+        }
+    }
+    entry.insert("flavors".into(), Value::Object(flavors));
+    app.store.record_logged_model(&run_id, Value::Object(entry).to_string()).await?;
     Ok(Json(json!({})))
 }

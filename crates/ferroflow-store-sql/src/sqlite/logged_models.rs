@@ -36,7 +36,7 @@ fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<LoggedModel> {
                 .and_then(|i| LOGGED_MODEL_STATUSES.get(i))
                 .unwrap_or(&LOGGED_MODEL_STATUSES[0])
                 .to_string(),
-            model_type: r.get::<_, Option<String>>(8)?.filter(|s| !s.is_empty()),
+            model_type: r.get::<_, Option<String>>(8)?.unwrap_or_default(),
             source_run_id: r.get::<_, Option<String>>(9)?.filter(|s| !s.is_empty()),
             status_message: r.get::<_, Option<String>>(10)?.filter(|s| !s.is_empty()),
             tags: Vec::new(),
@@ -129,7 +129,7 @@ pub(super) fn create(tx: &Transaction<'_>, m: CreateLoggedModel) -> Result<Logge
         "INSERT INTO logged_models (model_id, experiment_id, name, artifact_location, creation_timestamp_ms, last_updated_timestamp_ms, status, lifecycle_stage, model_type, source_run_id, status_message) \
          VALUES (?, ?, ?, ?, ?, ?, 1, 'active', ?, ?, NULL)",
     )?
-    .execute(rusqlite::params![model_id, experiment_id, m.name, location, now, now, m.model_type, m.source_run_id])?;
+    .execute(rusqlite::params![model_id, experiment_id, m.name, location, now, now, m.model_type.unwrap_or_default(), m.source_run_id])?;
     upsert_params(tx, &model_id, experiment_id, &m.params)?;
     upsert_tags(tx, &model_id, experiment_id, &m.tags)?;
     get(tx, &model_id, false)
