@@ -178,7 +178,14 @@ pub async fn list_proxied_artifacts(State(app): State<AppState>, params: Params)
 
 /// Multipart uploads need presigned part URLs, which Ferroflow does not hand out; the
 /// client falls back to a plain streamed PUT when it sees NOT_IMPLEMENTED.
-pub async fn multipart_not_implemented() -> HandlerError {
+pub async fn multipart_not_implemented(State(app): State<AppState>, Path(path): Path<String>) -> HandlerError {
+    // The path is checked first, like on every other artifact route.
+    if let Err(e) = proxied(&app) {
+        return e.into();
+    }
+    if let Err(e) = ArtifactPath::parse(&path) {
+        return e.into();
+    }
     HandlerError(ApiError::new(
         ErrorCode::NotImplemented,
         "Multipart uploads are not supported by this artifact store; upload with PUT instead.",
