@@ -431,14 +431,11 @@ class TraversalEnv:
         self.watch_root = server.workdir.parent  # pytest's basetemp: every tmp dir
 
     def snapshot(self) -> set[str]:
-        dest = self.server.destination_dir.resolve()
-        out = set()
-        for p in self.watch_root.rglob("*"):
-            rp = p.resolve() if p.is_symlink() else p
-            if dest == rp or dest in rp.parents:
-                continue
-            out.add(str(p))
-        return out
+        """Every path under basetemp outside the destination (rglob does not enter symlinks,
+        so a file written through a symlink shows up at its real place)."""
+        dest = self.server.destination_dir
+        return {str(p) for p in self.watch_root.rglob("*")
+                if p != dest and dest not in p.parents}
 
 
 @pytest.fixture(scope="module")
@@ -517,6 +514,10 @@ MLFLOW_QUIRKS: dict[tuple[str, str], set[int]] = {
 @pytest.mark.parametrize("form", list(FORMS))
 @pytest.mark.parametrize("route", list(ROUTES))
 def test_path_traversal_is_refused(traversal_env, route, form):
+    """Each form aims exactly at a canary file next to the destination (or, for PUT, at a new
+    file there). Strict forms: 400 INVALID_PARAMETER_VALUE as MLflow answers; `\\` and NUL
+    forms: any 4xx (MLflow's own non-refusals are listed in MLFLOW_QUIRKS). Always: the canary
+    is neither served, listed, changed nor deleted, and no file appears outside."""
     env = traversal_env
     method, depth, build, aim = ROUTES[route]
     if aim == "canary":
@@ -550,14 +551,46 @@ def test_path_traversal_is_refused(traversal_env, route, form):
                                      f"{sorted(env.snapshot() - before)}"
 
 
-def test_symlink_inside_destination_does_not_escape(artifact_server, traversal_env, prefix):
-    """A symlink planted in the destination (pointing outside) is not followed on GET."""
-    base = artifact_server.destination_dir / prefix
-    base.mkdir(parents=True)
-    (base / "link.txt").symlink_to(traversal_env.canary)
-    r = requests.get(f"{artifact_server.artifacts_api}/{prefix}/link.txt", timeout=30)
+def test_symlinked_file_inside_destination_is_not_followed(artifact_server, traversal_env,
+                                                            prefix):
+    """A symlink in the destination that points outside is refused, not served."""
+    link = artifact_server.destination_dir / prefix / "link.txt"
+    link.parent.mkdir(parents=True)
+    link.symlink_to(traversal_env.canary)
+    try:
+        r = requests.get(f"{artifact_server.artifacts_api}/{prefix}/link.txt", timeout=30)
+    finally:
+        link.unlink()
     assert traversal_env.canary_text.encode() not in r.content
-    assert 400 <= r.status_code < 500, r.text
+    assert r.status_code == 400, r.text
+    assert r.json()["error_code"] == "INVALID_PARAMETER_VALUE"
+
+
+@pytest.mark.parametrize("method", ["GET", "PUT", "LIST"])
+def test_symlinked_directory_inside_destination_is_not_followed(artifact_server,
+                                                                traversal_env, prefix, method):
+    """A directory symlink in the destination that points outside is refused for reads,
+    writes and listings."""
+    env = traversal_env
+    link = artifact_server.destination_dir / prefix / "linkdir"
+    link.parent.mkdir(parents=True)
+    link.symlink_to(env.outside, target_is_directory=True)
+    before = env.snapshot()
+    try:
+        if method == "GET":
+            r = raw(artifact_server, "GET", f"{ART}/{prefix}/linkdir/{env.canary.name}")
+        elif method == "PUT":
+            r = raw(artifact_server, "PUT", f"{ART}/{prefix}/linkdir/{env.evil_name}",
+                    body=b"EVIL")
+        else:
+            r = raw(artifact_server, "GET", f"{ART}?path={prefix}/linkdir")
+    finally:
+        link.unlink()
+    assert r.status == 400, r
+    assert r.json()["error_code"] == "INVALID_PARAMETER_VALUE"
+    assert env.canary_text.encode() not in r.body and env.canary.name.encode() not in r.body
+    assert not (env.outside / env.evil_name).exists()
+    assert env.snapshot() == before
 
 
 # ---------------------------------------------------------------------------------------------
@@ -590,6 +623,9 @@ def _server_memory_kb(pgid: int) -> dict[int, tuple[int, int]]:
 @pytest.mark.skipif(os.environ.get("FERROFLOW_SLOW") != "1",
                     reason="1 GB transfer; set FERROFLOW_SLOW=1")
 def test_one_gigabyte_upload_and_download_keep_server_memory_flat(artifact_server, prefix):
+    """1 GB PUT from a generator, GET with iter_content: the server streams both ways.
+    Observed: MLflow's processes peak at ~290 MB (its idle size; +3 MB during the transfer),
+    so the absolute 200 MB bound applies to Ferroflow only; the growth bound to both."""
     chunk_size = 1024 * 1024
     block = os.urandom(chunk_size)
     url = f"{artifact_server.artifacts_api}/{prefix}/big.bin"
@@ -601,6 +637,11 @@ def test_one_gigabyte_upload_and_download_keep_server_memory_flat(artifact_serve
             yield piece
 
     before = _server_memory_kb(artifact_server.proc.pid)
+    for pid in before:  # reset VmHWM so that it measures the transfer, not the start-up
+        try:
+            Path(f"/proc/{pid}/clear_refs").write_text("5")
+        except OSError:
+            pass
     sent = hashlib.sha256()
     t0 = time.monotonic()
     r = requests.put(url, data=chunks(sent), timeout=600)
@@ -621,11 +662,13 @@ def test_one_gigabyte_upload_and_download_keep_server_memory_flat(artifact_serve
 
     after = _server_memory_kb(artifact_server.proc.pid)
     peak_kb = max(hwm for _, hwm in after.values())
-    base_kb = max(rss for rss, _ in before.values())
-    print(f"\nserver processes {sorted(after)}: peak RSS (VmHWM) {peak_kb / 1024:.0f} MB, "
-          f"RSS before {base_kb / 1024:.0f} MB; upload {t_up:.1f}s, download {t_down:.1f}s")
+    growth_kb = max(after[pid][1] - before[pid][0] for pid in after if pid in before)
+    print(f"\nserver processes {sorted(after)}: peak RSS (VmHWM) during the transfer "
+          f"{peak_kb / 1024:.0f} MB, growth over RSS before {growth_kb / 1024:.0f} MB; "
+          f"upload {t_up:.1f}s, download {t_down:.1f}s")
     (artifact_server.destination_dir / prefix / "big.bin").unlink()
     # the transfer itself must not buffer the file
-    assert peak_kb - base_kb < 200 * 1024
+    assert growth_kb < 200 * 1024
+    # MLflow's Python server idles at ~290 MB, so the absolute bound is Ferroflow's alone
     if TARGET == "ferroflow":
         assert peak_kb < 200 * 1024

@@ -20,7 +20,6 @@ const NUMERIC_OPS: &[Comparator] = &[Lt, Le, Gt, Ge, Eq, Ne];
 const STRING_OPS: &[Comparator] = &[Eq, Ne, Like, ILike];
 const STRING_OR_NULL_OPS: &[Comparator] = &[Eq, Ne, Like, ILike, IsNull, IsNotNull];
 const STRING_OR_LIST_OPS: &[Comparator] = &[Eq, Ne, Like, ILike, In, NotIn];
-const STRING_OR_IN_OPS: &[Comparator] = &[Eq, Ne, Like, ILike, In];
 
 /// The search endpoint whose rules (and MLflow wording) apply.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -911,8 +910,12 @@ pub(crate) fn experiment_order_by(clauses: &[String]) -> Result<Vec<OrderBy>, Se
 
 // ---------------------------------------------------- registered models
 
-fn registered_model_rule(_r: &Resolved) -> Rule {
-    rule(STRING_OPS, ValueRule::QuotedString)
+/// MLflow's SQL registry store takes `IN` / `NOT IN` lists on the model name.
+fn registered_model_rule(r: &Resolved) -> Rule {
+    match r.key.entity {
+        EntityType::Attribute => rule(STRING_OR_LIST_OPS, ValueRule::QuotedString),
+        _ => rule(STRING_OPS, ValueRule::QuotedString),
+    }
 }
 
 pub(crate) fn registered_model_filter(filter: &str) -> Result<Vec<Comparison>, SearchError> {
@@ -941,8 +944,8 @@ pub(crate) fn registered_model_order_by(clauses: &[String]) -> Result<Vec<OrderB
 fn model_version_rule(r: &Resolved) -> Rule {
     match r.key.entity {
         EntityType::Attribute if r.numeric => rule(NUMERIC_OPS, ValueRule::NumberOrIntegerString),
-        EntityType::Attribute if r.key.name == "run_id" => {
-            rule(STRING_OR_IN_OPS, ValueRule::QuotedString)
+        EntityType::Attribute if r.key.name == "run_id" || r.key.name == "name" => {
+            rule(STRING_OR_LIST_OPS, ValueRule::QuotedString)
         }
         _ => rule(STRING_OPS, ValueRule::QuotedString),
     }

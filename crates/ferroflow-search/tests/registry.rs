@@ -82,12 +82,12 @@ fn registered_model_empty_filter_yields_no_clauses() {
 }
 
 #[test]
-fn registered_model_name_in_list_is_rejected() {
-    assert_err(
-        RM,
-        "name IN ('a')",
-        &["Invalid comparator for attribute: IN", "attribute 'name'"],
-    );
+fn registered_model_name_takes_in_and_not_in_lists() {
+    // MLflow's SQL registry store accepts lists on the name.
+    let c = one(RM, "name IN ('a', 'b')");
+    assert_eq!(c.comparator, Comparator::In);
+    assert_eq!(c.value, Value::List(vec!["a".into(), "b".into()]));
+    assert_eq!(one(RM, "name NOT IN ('a')").comparator, Comparator::NotIn);
 }
 
 #[test]
@@ -259,24 +259,18 @@ fn model_version_run_id_accepts_in() {
 }
 
 #[test]
-fn model_version_run_id_not_in_is_rejected() {
-    assert_err(
-        MV,
-        "run_id NOT IN ('a')",
-        &["Invalid comparator for attribute: NOT IN"],
-    );
+fn model_version_run_id_takes_not_in() {
+    assert_eq!(one(MV, "run_id NOT IN ('a')").comparator, Comparator::NotIn);
 }
 
 #[test]
-fn model_version_in_on_name_is_rejected() {
-    assert_err(
-        MV,
-        "name IN ('a')",
-        &[
-            "Only ['run_id'] attributes support comparison with a list of quoted string values.",
-            "attribute 'name'",
-        ],
-    );
+fn model_version_name_takes_in_lists() {
+    assert_eq!(one(MV, "name IN ('a')").value, Value::List(vec!["a".into()]));
+}
+
+#[test]
+fn model_version_source_path_refuses_lists() {
+    assert_err(MV, "source_path IN ('a')", &["support comparison with a list"]);
 }
 
 #[test]

@@ -13,6 +13,7 @@ pub mod handlers;
 pub mod names;
 pub mod params;
 pub mod validation;
+pub mod webhooks;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -27,6 +28,7 @@ use serde_json::json;
 
 use handlers::artifacts as art;
 use handlers::logged_models as lm;
+use handlers::registry as reg;
 use handlers::tracking as t;
 
 /// The MLflow version Ferroflow speaks; `/version` reports it and clients parse it.
@@ -48,6 +50,9 @@ pub struct ServerConfig {
 #[derive(Clone)]
 pub struct AppState {
     pub store: Arc<dyn TrackingStore>,
+    pub registry: Arc<dyn ferroflow_store::registry::RegistryStore>,
+    /// Delivers registry events to webhooks.
+    pub webhooks: webhooks::WebhookDispatcher,
     /// The proxied artifact destination (`--artifacts-destination`), when serving artifacts.
     pub artifacts: Option<ferroflow_artifacts::ArtifactStore>,
     pub config: Arc<ServerConfig>,
@@ -98,7 +103,30 @@ fn tracking_routes(ajax: bool) -> Router<AppState> {
         .route("/logged-models/{model_id}/tags/{tag_key}", delete(lm::delete_logged_model_tag))
         .route("/logged-models/{model_id}/params", post(lm::log_logged_model_params))
         .route("/logged-models/{model_id}/artifacts/directories", get(art::list_logged_model_artifacts))
-        .route("/artifacts/list", get(art::list_run_artifacts));
+        .route("/artifacts/list", get(art::list_run_artifacts))
+        // model registry
+        .route("/registered-models/create", post(reg::create_registered_model))
+        .route("/registered-models/get", get(reg::get_registered_model))
+        .route("/registered-models/rename", post(reg::rename_registered_model))
+        .route("/registered-models/update", patch(reg::update_registered_model))
+        .route("/registered-models/delete", delete(reg::delete_registered_model))
+        .route("/registered-models/search", get(reg::search_registered_models))
+        .route("/registered-models/get-latest-versions", get(reg::get_latest_versions).post(reg::get_latest_versions))
+        .route("/registered-models/set-tag", post(reg::set_registered_model_tag))
+        .route("/registered-models/delete-tag", delete(reg::delete_registered_model_tag))
+        .route(
+            "/registered-models/alias",
+            get(reg::get_model_version_by_alias).post(reg::set_registered_model_alias).delete(reg::delete_registered_model_alias),
+        )
+        .route("/model-versions/create", post(reg::create_model_version))
+        .route("/model-versions/get", get(reg::get_model_version))
+        .route("/model-versions/update", patch(reg::update_model_version))
+        .route("/model-versions/transition-stage", post(reg::transition_model_version_stage))
+        .route("/model-versions/delete", delete(reg::delete_model_version))
+        .route("/model-versions/search", get(reg::search_model_versions))
+        .route("/model-versions/get-download-uri", get(reg::get_model_version_download_uri))
+        .route("/model-versions/set-tag", post(reg::set_model_version_tag))
+        .route("/model-versions/delete-tag", delete(reg::delete_model_version_tag));
     if ajax {
         r = r.route("/logged-models/{model_id}/artifacts/files", get(art::get_logged_model_artifact));
         // Only MLflow's UI prefix has the unsampled bulk route.
@@ -183,7 +211,8 @@ pub fn router(state: AppState) -> Router {
         api = api
             .nest("/api/2.0/mlflow", tracking_routes(false))
             .nest("/ajax-api/2.0/mlflow", tracking_routes(true))
-            .route("/get-artifact", get(art::get_run_artifact));
+            .route("/get-artifact", get(art::get_run_artifact))
+            .route("/model-versions/get-artifact", get(reg::get_model_version_artifact));
     }
     let api = api
         .route("/api/3.0/mlflow/server-info", get(server_info))

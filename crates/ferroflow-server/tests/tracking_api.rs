@@ -33,6 +33,8 @@ fn server() -> TestServer {
     .expect("open store");
     let artifacts = ferroflow_artifacts::ArtifactStore::from_uri(&dir.join("mlartifacts").to_string_lossy()).expect("artifact store");
     let state = AppState {
+        registry: Arc::new(store.clone()),
+        webhooks: ferroflow_server::webhooks::WebhookDispatcher::disabled(),
         store: Arc::new(store),
         artifacts: Some(artifacts),
         config: Arc::new(ServerConfig { serve_artifacts: true, store_type: "SqlStore".into(), ..Default::default() }),
@@ -228,7 +230,13 @@ async fn serve_on_port_zero_answers_and_shuts_down_gracefully() {
     let dir = s.dir.clone();
     let store = SqliteStore::open(SqliteOptions { path: dir.join("mlflow.db"), default_artifact_root: "/tmp/a".into(), readers: 1 })
         .expect("reopen");
-    let state = AppState { store: Arc::new(store), artifacts: None, config: Arc::new(ServerConfig::default()) };
+    let state = AppState {
+        registry: Arc::new(store.clone()),
+        webhooks: ferroflow_server::webhooks::WebhookDispatcher::disabled(),
+        store: Arc::new(store),
+        artifacts: None,
+        config: Arc::new(ServerConfig::default()),
+    };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();

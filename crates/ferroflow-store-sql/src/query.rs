@@ -471,6 +471,128 @@ pub fn logged_model_order_by(order_by: &[(String, bool)]) -> Fragment {
     f
 }
 
+/// The tag that marks a registered model (or version) as a prompt; searches leave prompts
+/// out unless the filter asks for them, as MLflow does.
+const IS_PROMPT_TAG: &str = "mlflow.prompt.is_prompt";
+
+fn is_prompt_clause(c: &Comparison) -> bool {
+    c.key.entity == EntityType::Tag && c.key.name == IS_PROMPT_TAG
+}
+
+fn querying_prompts(clauses: &[Comparison]) -> bool {
+    clauses.iter().any(|c| {
+        c.key.entity == EntityType::Tag
+            && c.key.name == IS_PROMPT_TAG
+            && match (&c.comparator, &c.value) {
+                (Comparator::Eq, Value::String(v)) => v.eq_ignore_ascii_case("true"),
+                (Comparator::Ne, Value::String(v)) => v.eq_ignore_ascii_case("false"),
+                _ => false,
+            }
+    })
+}
+
+/// WHERE conditions for registered-models/search over `registered_models rm`.
+pub fn registered_model_filter(dialect: Dialect, clauses: &[Comparison]) -> Fragment {
+    let mut f = Fragment::default();
+    f.push("rm.workspace = 'default'");
+    let prompts = querying_prompts(clauses);
+    // Unless prompts are asked for, the prompt tag's own clause gives way to the exclusion
+    // below (models have no such tag, so `!= 'true'` would otherwise match nothing).
+    for c in clauses.iter().filter(|c| prompts || !is_prompt_clause(c)) {
+        f.push(" AND ");
+        match c.key.entity {
+            EntityType::Tag => {
+                f.push("EXISTS (SELECT 1 FROM registered_model_tags t WHERE t.workspace = rm.workspace AND t.name = rm.name AND t.\"key\" = ? AND ");
+                f.bind(SqlValue::Text(c.key.name.clone()));
+                string_condition(&mut f, dialect, "t.value", c.comparator, &c.value);
+                f.push(")");
+            }
+            _ => string_condition(&mut f, dialect, "rm.name", c.comparator, &c.value),
+        }
+    }
+    if !prompts {
+        f.push(&format!(
+            " AND NOT EXISTS (SELECT 1 FROM registered_model_tags p WHERE p.workspace = rm.workspace AND p.name = rm.name AND p.\"key\" = '{IS_PROMPT_TAG}' AND p.value = 'true')"
+        ));
+    }
+    f
+}
+
+/// ORDER BY for registered models: the requested keys, then `name` (MLflow's default).
+pub fn registered_model_order_by(order_by: &[OrderBy]) -> String {
+    let mut parts = Vec::new();
+    let mut has_name = false;
+    for o in order_by {
+        let dir = if o.ascending { "ASC" } else { "DESC" };
+        let column = match o.key.name.as_str() {
+            "creation_timestamp" => "rm.creation_time",
+            "last_updated_timestamp" | "timestamp" => "rm.last_updated_time",
+            _ => {
+                has_name = true;
+                "rm.name"
+            }
+        };
+        parts.push(format!("CASE WHEN {column} IS NULL THEN 1 ELSE 0 END, {column} {dir}"));
+    }
+    if !has_name {
+        parts.push("rm.name ASC".to_string());
+    }
+    parts.join(", ")
+}
+
+/// WHERE conditions for model-versions/search over `model_versions mv` (deleted versions
+/// never show).
+pub fn model_version_filter(dialect: Dialect, clauses: &[Comparison]) -> Fragment {
+    let mut f = Fragment::default();
+    f.push("mv.workspace = 'default' AND mv.current_stage != 'Deleted_Internal'");
+    let prompts = querying_prompts(clauses);
+    for c in clauses.iter().filter(|c| prompts || !is_prompt_clause(c)) {
+        f.push(" AND ");
+        match c.key.entity {
+            EntityType::Tag => {
+                f.push("EXISTS (SELECT 1 FROM model_version_tags t WHERE t.workspace = mv.workspace AND t.name = mv.name AND t.version = mv.version AND t.\"key\" = ? AND ");
+                f.bind(SqlValue::Text(c.key.name.clone()));
+                string_condition(&mut f, dialect, "t.value", c.comparator, &c.value);
+                f.push(")");
+            }
+            _ => match c.key.name.as_str() {
+                "version_number" => {
+                    f.push(&format!("mv.version {} ?", comparator_sql(c.comparator)));
+                    f.bind(numeric_value(&c.value));
+                }
+                "run_id" => string_condition(&mut f, dialect, "mv.run_id", c.comparator, &c.value),
+                "source_path" => string_condition(&mut f, dialect, "mv.source", c.comparator, &c.value),
+                _ => string_condition(&mut f, dialect, "mv.name", c.comparator, &c.value),
+            },
+        }
+    }
+    if !prompts {
+        // Any version tagged as a prompt marks the whole model as a prompt (as in MLflow).
+        f.push(&format!(
+            " AND NOT EXISTS (SELECT 1 FROM model_version_tags p WHERE p.workspace = mv.workspace AND p.name = mv.name AND p.\"key\" = '{IS_PROMPT_TAG}' AND p.value = 'true')"
+        ));
+    }
+    f
+}
+
+/// ORDER BY for model versions: the requested keys, then `name ASC, version DESC`.
+pub fn model_version_order_by(order_by: &[OrderBy]) -> String {
+    let mut parts = Vec::new();
+    for o in order_by {
+        let dir = if o.ascending { "ASC" } else { "DESC" };
+        let column = match o.key.name.as_str() {
+            "version_number" => "mv.version",
+            "creation_timestamp" => "mv.creation_time",
+            "last_updated_timestamp" | "timestamp" => "mv.last_updated_time",
+            _ => "mv.name",
+        };
+        parts.push(format!("CASE WHEN {column} IS NULL THEN 1 ELSE 0 END, {column} {dir}"));
+    }
+    parts.push("mv.name ASC".to_string());
+    parts.push("mv.version DESC".to_string());
+    parts.join(", ")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -3,6 +3,9 @@
 //! requests arrive already validated and parsed (filters as `ferroflow-search` ASTs are
 //! compiled by the backend), so a backend only has to store and fetch.
 
+pub mod registry;
+pub mod webhooks;
+
 use async_trait::async_trait;
 use ferroflow_types::tracking::{
     DatasetInput, Experiment, ExperimentTag, LoggedModel, LoggedModelParameter, LoggedModelTag,

@@ -4,6 +4,7 @@
 
 pub mod error;
 pub mod limits;
+pub mod registry;
 pub mod tracking;
 
 pub use error::{ApiError, ErrorCode};

@@ -199,6 +199,8 @@ async fn run(args: ServerArgs) -> Result<(), String> {
         .map(|p| if p.starts_with('/') { p.to_string() } else { format!("/{p}") })
         .unwrap_or_default();
     let state = AppState {
+        registry: Arc::new(store.clone()),
+        webhooks: ferroflow_server::webhooks::WebhookDispatcher::disabled(),
         store: Arc::new(store),
         artifacts,
         config: Arc::new(ServerConfig {

@@ -216,6 +216,16 @@ pub async fn get_run_artifact(State(app): State<AppState>, params: Params) -> Ha
     file_response(&store, &prefix.join(&rel)).await
 }
 
+/// One file at `path` under the artifact URI `root` (a registry version's location).
+pub(crate) async fn serve_file_under(app: &AppState, root: &str, path: Option<&str>) -> HandlerResult<Response> {
+    let rel = relative_path(path)?;
+    if rel.is_root() {
+        return Err(crate::params::missing("path").into());
+    }
+    let (store, prefix) = resolve_root(app, root)?;
+    file_response(&store, &prefix.join(&rel)).await
+}
+
 /// `GET /logged-models/{id}/artifacts/directories?artifact_directory_path=`.
 pub async fn list_logged_model_artifacts(
     State(app): State<AppState>,

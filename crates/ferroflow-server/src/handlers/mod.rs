@@ -2,4 +2,6 @@
 
 pub mod artifacts;
 pub mod logged_models;
+pub mod registry;
+mod source;
 pub mod tracking;

@@ -23,6 +23,8 @@ use rusqlite::{params_from_iter, Connection, OpenFlags, OptionalExtension, Trans
 use tokio::sync::Semaphore;
 
 mod logged_models;
+mod webhooks;
+mod registry;
 
 use crate::query::{self, Dialect, Fragment, SqlValue};
 use crate::schema::{ensure_sqlite_schema, SchemaError};

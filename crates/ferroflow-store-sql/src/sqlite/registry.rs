@@ -1,0 +1,496 @@
+//! The model registry in MLflow's tables (`registered_models`, `model_versions`,
+//! `registered_model_tags`, `model_version_tags`, `registered_model_aliases`), workspace
+//! `default`. Version numbers come from `MAX(version) + 1` inside the writer's IMMEDIATE
+//! transaction, so concurrent registrations can neither collide nor leave gaps.
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use ferroflow_store::registry::{CreateModelVersion, RegistryStore, SearchRegistry};
+use ferroflow_store::{Page, StoreError, StoreResult};
+use ferroflow_types::registry::{
+    ModelVersion, RegisteredModel, RegisteredModelAlias, RegistryTag, ALL_STAGES, STAGE_ARCHIVED,
+    STAGE_DELETED_INTERNAL,
+};
+use rusqlite::{params_from_iter, Connection, OptionalExtension, Transaction};
+
+use super::{err, paged, placeholders, to_sql, SqliteStore, Wrapped, DIALECT, IN_CHUNK};
+use crate::now_millis;
+use crate::query::{self, Fragment, SqlValue};
+
+fn model_not_found(name: &str) -> StoreError {
+    StoreError::NotFound(format!("Registered Model with name={name} not found"))
+}
+
+fn version_not_found(name: &str, version: i64) -> StoreError {
+    StoreError::NotFound(format!("Model Version (name={name}, version={version}) not found"))
+}
+
+const MV_COLUMNS: &str = "mv.name, mv.version, mv.creation_time, mv.last_updated_time, mv.description, mv.user_id, mv.current_stage, mv.source, mv.run_id, mv.status, mv.status_message, mv.run_link, mv.storage_location";
+
+fn version_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ModelVersion> {
+    Ok(ModelVersion {
+        name: r.get(0)?,
+        version: r.get::<_, i64>(1)?.to_string(),
+        creation_timestamp: r.get::<_, Option<i64>>(2)?.unwrap_or(0),
+        last_updated_timestamp: r.get(3)?,
+        description: r.get(4)?,
+        user_id: r.get(5)?,
+        current_stage: r.get(6)?,
+        source: r.get(7)?,
+        run_id: r.get(8)?,
+        status: r.get(9)?,
+        status_message: r.get::<_, Option<String>>(10)?.filter(|s| !s.is_empty()),
+        tags: Vec::new(),
+        run_link: r.get(11)?,
+        aliases: Vec::new(),
+        storage_location: r.get(12)?,
+    })
+}
+
+/// Runs a model-version query and attaches tags (and aliases when asked).
+fn query_versions(conn: &Connection, sql: &str, params: &[SqlValue], with_aliases: bool) -> Result<Vec<ModelVersion>, Wrapped> {
+    let mut stmt = conn.prepare_cached(sql)?;
+    let rows = stmt.query_map(params_from_iter(params.iter().map(to_sql)), version_from_row)?;
+    let mut versions = rows.collect::<Result<Vec<_>, _>>()?;
+    attach_version_details(conn, &mut versions, with_aliases)?;
+    Ok(versions)
+}
+
+fn attach_version_details(conn: &Connection, versions: &mut [ModelVersion], with_aliases: bool) -> Result<(), Wrapped> {
+    if versions.is_empty() {
+        return Ok(());
+    }
+    let mut index: HashMap<(String, String), usize> = HashMap::new();
+    for (i, v) in versions.iter().enumerate() {
+        index.insert((v.name.clone(), v.version.clone()), i);
+    }
+    let mut names: Vec<String> = versions.iter().map(|v| v.name.clone()).collect();
+    names.sort();
+    names.dedup();
+    for chunk in names.chunks(IN_CHUNK) {
+        let ph = placeholders(chunk.len());
+        let sql = format!("SELECT name, version, \"key\", value FROM model_version_tags WHERE workspace = 'default' AND name IN ({ph}) ORDER BY \"key\"");
+        let mut stmt = conn.prepare_cached(&sql)?;
+        let mut rows = stmt.query(params_from_iter(chunk.iter()))?;
+        while let Some(r) = rows.next()? {
+            let key = (r.get::<_, String>(0)?, r.get::<_, i64>(1)?.to_string());
+            if let Some(&i) = index.get(&key) {
+                versions[i].tags.push(RegistryTag { key: r.get(2)?, value: r.get::<_, Option<String>>(3)?.unwrap_or_default() });
+            }
+        }
+        if with_aliases {
+            let sql = format!("SELECT name, version, alias FROM registered_model_aliases WHERE workspace = 'default' AND name IN ({ph}) ORDER BY alias");
+            let mut stmt = conn.prepare_cached(&sql)?;
+            let mut rows = stmt.query(params_from_iter(chunk.iter()))?;
+            while let Some(r) = rows.next()? {
+                let key = (r.get::<_, String>(0)?, r.get::<_, i64>(1)?.to_string());
+                if let Some(&i) = index.get(&key) {
+                    versions[i].aliases.push(r.get(2)?);
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// One live (not deleted) version, with tags and aliases.
+fn get_version(conn: &Connection, name: &str, version: i64) -> Result<ModelVersion, Wrapped> {
+    let sql = format!(
+        "SELECT {MV_COLUMNS} FROM model_versions mv WHERE mv.workspace = 'default' AND mv.name = ? AND mv.version = ? AND mv.current_stage != '{STAGE_DELETED_INTERNAL}'"
+    );
+    query_versions(conn, &sql, &[SqlValue::Text(name.into()), SqlValue::Int(version)], true)?
+        .pop()
+        .ok_or_else(|| Wrapped(version_not_found(name, version)))
+}
+
+fn require_model(conn: &Connection, name: &str) -> Result<(), Wrapped> {
+    let found: Option<i64> = conn
+        .prepare_cached("SELECT 1 FROM registered_models WHERE workspace = 'default' AND name = ?")?
+        .query_row([name], |r| r.get(0))
+        .optional()?;
+    match found {
+        Some(_) => Ok(()),
+        None => err(model_not_found(name)),
+    }
+}
+
+/// Whole registered models for `names`, in order: tags, aliases and the newest version per stage.
+fn load_models(conn: &Connection, names: &[String]) -> Result<Vec<RegisteredModel>, Wrapped> {
+    let mut models: Vec<Option<RegisteredModel>> = vec![None; names.len()];
+    let pos: HashMap<&str, usize> = names.iter().enumerate().map(|(i, n)| (n.as_str(), i)).collect();
+    for chunk in names.chunks(IN_CHUNK) {
+        let ph = placeholders(chunk.len());
+        {
+            let sql = format!("SELECT name, creation_time, last_updated_time, description FROM registered_models WHERE workspace = 'default' AND name IN ({ph})");
+            let mut stmt = conn.prepare_cached(&sql)?;
+            let mut rows = stmt.query(params_from_iter(chunk.iter()))?;
+            while let Some(r) = rows.next()? {
+                let name: String = r.get(0)?;
+                if let Some(&i) = pos.get(name.as_str()) {
+                    models[i] = Some(RegisteredModel {
+                        name,
+                        creation_timestamp: r.get::<_, Option<i64>>(1)?.unwrap_or(0),
+                        last_updated_timestamp: r.get(2)?,
+                        description: r.get(3)?,
+                        latest_versions: Vec::new(),
+                        tags: Vec::new(),
+                        aliases: Vec::new(),
+                    });
+                }
+            }
+        }
+        let mut each = |sql: String, f: &mut dyn FnMut(&mut RegisteredModel, &rusqlite::Row<'_>) -> rusqlite::Result<()>| -> Result<(), Wrapped> {
+            let mut stmt = conn.prepare_cached(&sql)?;
+            let mut rows = stmt.query(params_from_iter(chunk.iter()))?;
+            while let Some(r) = rows.next()? {
+                let name: String = r.get(0)?;
+                if let Some(m) = pos.get(name.as_str()).and_then(|&i| models[i].as_mut()) {
+                    f(m, r)?;
+                }
+            }
+            Ok(())
+        };
+        each(format!("SELECT name, \"key\", value FROM registered_model_tags WHERE workspace = 'default' AND name IN ({ph}) ORDER BY \"key\""), &mut |m, r| {
+            m.tags.push(RegistryTag { key: r.get(1)?, value: r.get::<_, Option<String>>(2)?.unwrap_or_default() });
+            Ok(())
+        })?;
+        each(format!("SELECT name, alias, version FROM registered_model_aliases WHERE workspace = 'default' AND name IN ({ph}) ORDER BY alias"), &mut |m, r| {
+            m.aliases.push(RegisteredModelAlias { alias: r.get(1)?, version: r.get::<_, i64>(2)?.to_string() });
+            Ok(())
+        })?;
+        // The newest live version in each stage.
+        let sql = format!(
+            "SELECT {MV_COLUMNS} FROM model_versions mv WHERE mv.workspace = 'default' AND mv.name IN ({ph}) AND mv.current_stage != '{STAGE_DELETED_INTERNAL}' \
+             AND mv.version = (SELECT MAX(m2.version) FROM model_versions m2 WHERE m2.workspace = mv.workspace AND m2.name = mv.name AND m2.current_stage = mv.current_stage) \
+             ORDER BY mv.name, mv.version"
+        );
+        let params: Vec<SqlValue> = chunk.iter().map(|n| SqlValue::Text(n.clone())).collect();
+        for v in query_versions(conn, &sql, &params, false)? {
+            if let Some(m) = pos.get(v.name.as_str()).and_then(|&i| models[i].as_mut()) {
+                m.latest_versions.push(v);
+            }
+        }
+    }
+    Ok(models.into_iter().flatten().collect())
+}
+
+fn get_model(conn: &Connection, name: &str) -> Result<RegisteredModel, Wrapped> {
+    load_models(conn, &[name.to_string()])?.pop().ok_or_else(|| Wrapped(model_not_found(name)))
+}
+
+fn touch_model(tx: &Transaction<'_>, name: &str, now: i64) -> Result<(), Wrapped> {
+    tx.prepare_cached("UPDATE registered_models SET last_updated_time = ? WHERE workspace = 'default' AND name = ?")?
+        .execute(rusqlite::params![now, name])?;
+    Ok(())
+}
+
+fn search_names(conn: &Connection, filter: Fragment, order: &str, table: &str, q: &SearchRegistry) -> Result<Page<String>, Wrapped> {
+    let mut f = Fragment::default();
+    f.sql = format!("SELECT rm.name FROM {table} rm WHERE {} ORDER BY {order} LIMIT ? OFFSET ?", filter.sql);
+    f.params = filter.params;
+    f.params.push(SqlValue::Int(q.max_results + 1));
+    f.params.push(SqlValue::Int(q.offset));
+    let mut stmt = conn.prepare_cached(&f.sql)?;
+    let rows = stmt.query_map(params_from_iter(f.params.iter().map(to_sql)), |r| r.get::<_, String>(0))?;
+    let names = rows.collect::<Result<Vec<_>, _>>()?;
+    Ok(paged(names, q.max_results, q.offset))
+}
+
+#[async_trait]
+impl RegistryStore for SqliteStore {
+    async fn create_registered_model(&self, name: &str, tags: Vec<RegistryTag>, description: Option<String>) -> StoreResult<RegisteredModel> {
+        let name = name.to_string();
+        self.write(move |tx| {
+            let exists: Option<i64> = tx
+                .prepare_cached("SELECT 1 FROM registered_models WHERE workspace = 'default' AND name = ?")?
+                .query_row([&name], |r| r.get(0))
+                .optional()?;
+            if exists.is_some() {
+                return err(StoreError::AlreadyExists(format!("Registered Model (name={name}) already exists.")));
+            }
+            let now = now_millis();
+            tx.prepare_cached("INSERT INTO registered_models (name, creation_time, last_updated_time, description, workspace) VALUES (?, ?, ?, ?, 'default')")?
+                .execute(rusqlite::params![name, now, now, description])?;
+            let mut stmt = tx.prepare_cached(
+                "INSERT INTO registered_model_tags (\"key\", value, name, workspace) VALUES (?, ?, ?, 'default') ON CONFLICT (workspace, \"key\", name) DO UPDATE SET value = excluded.value",
+            )?;
+            for t in &tags {
+                stmt.execute(rusqlite::params![t.key, t.value, name])?;
+            }
+            get_model(tx, &name)
+        })
+        .await
+    }
+
+    async fn get_registered_model(&self, name: &str) -> StoreResult<RegisteredModel> {
+        let name = name.to_string();
+        self.read(move |conn| get_model(conn, &name)).await
+    }
+
+    async fn rename_registered_model(&self, name: &str, new_name: &str) -> StoreResult<RegisteredModel> {
+        let (name, new_name) = (name.to_string(), new_name.to_string());
+        self.write(move |tx| {
+            require_model(tx, &name)?;
+            if name == new_name {
+                return get_model(tx, &name);
+            }
+            let taken: Option<i64> = tx
+                .prepare_cached("SELECT 1 FROM registered_models WHERE workspace = 'default' AND name = ?")?
+                .query_row([&new_name], |r| r.get(0))
+                .optional()?;
+            if taken.is_some() {
+                return err(StoreError::AlreadyExists(format!("Registered Model (name={new_name}) already exists.")));
+            }
+            let now = now_millis();
+            // Versions, their tags, model tags and aliases follow through ON UPDATE CASCADE.
+            tx.prepare_cached("UPDATE registered_models SET name = ?, last_updated_time = ? WHERE workspace = 'default' AND name = ?")?
+                .execute(rusqlite::params![new_name, now, name])?;
+            tx.prepare_cached("UPDATE model_versions SET last_updated_time = ? WHERE workspace = 'default' AND name = ?")?
+                .execute(rusqlite::params![now, new_name])?;
+            get_model(tx, &new_name)
+        })
+        .await
+    }
+
+    async fn update_registered_model(&self, name: &str, description: Option<String>) -> StoreResult<RegisteredModel> {
+        let name = name.to_string();
+        self.write(move |tx| {
+            require_model(tx, &name)?;
+            tx.prepare_cached("UPDATE registered_models SET description = ?, last_updated_time = ? WHERE workspace = 'default' AND name = ?")?
+                .execute(rusqlite::params![description, now_millis(), name])?;
+            get_model(tx, &name)
+        })
+        .await
+    }
+
+    async fn delete_registered_model(&self, name: &str) -> StoreResult<()> {
+        let name = name.to_string();
+        self.write(move |tx| {
+            require_model(tx, &name)?;
+            for sql in [
+                "DELETE FROM model_version_tags WHERE workspace = 'default' AND name = ?",
+                "DELETE FROM registered_model_aliases WHERE workspace = 'default' AND name = ?",
+                "DELETE FROM model_versions WHERE workspace = 'default' AND name = ?",
+                "DELETE FROM registered_model_tags WHERE workspace = 'default' AND name = ?",
+                "DELETE FROM registered_models WHERE workspace = 'default' AND name = ?",
+            ] {
+                tx.prepare_cached(sql)?.execute([&name])?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn search_registered_models(&self, q: SearchRegistry) -> StoreResult<Page<RegisteredModel>> {
+        self.read(move |conn| {
+            let filter = query::registered_model_filter(DIALECT, &q.filter);
+            let order = query::registered_model_order_by(&q.order_by);
+            let page = search_names(conn, filter, &order, "registered_models", &q)?;
+            Ok(Page { items: load_models(conn, &page.items)?, next_page_token: page.next_page_token })
+        })
+        .await
+    }
+
+    async fn set_registered_model_tag(&self, name: &str, tag: RegistryTag) -> StoreResult<()> {
+        let name = name.to_string();
+        self.write(move |tx| {
+            require_model(tx, &name)?;
+            tx.prepare_cached(
+                "INSERT INTO registered_model_tags (\"key\", value, name, workspace) VALUES (?, ?, ?, 'default') ON CONFLICT (workspace, \"key\", name) DO UPDATE SET value = excluded.value",
+            )?
+            .execute(rusqlite::params![tag.key, tag.value, name])?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn delete_registered_model_tag(&self, name: &str, key: &str) -> StoreResult<()> {
+        let (name, key) = (name.to_string(), key.to_string());
+        self.write(move |tx| {
+            require_model(tx, &name)?;
+            tx.prepare_cached("DELETE FROM registered_model_tags WHERE workspace = 'default' AND name = ? AND \"key\" = ?")?
+                .execute(rusqlite::params![name, key])?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn get_latest_versions(&self, name: &str, stages: Vec<String>) -> StoreResult<Vec<ModelVersion>> {
+        let name = name.to_string();
+        self.read(move |conn| {
+            require_model(conn, &name)?;
+            let stages: Vec<String> = if stages.is_empty() { ALL_STAGES.iter().map(|s| s.to_string()).collect() } else { stages };
+            let sql = format!(
+                "SELECT {MV_COLUMNS} FROM model_versions mv WHERE mv.workspace = 'default' AND mv.name = ? AND mv.current_stage IN ({}) \
+                 AND mv.version = (SELECT MAX(m2.version) FROM model_versions m2 WHERE m2.workspace = mv.workspace AND m2.name = mv.name AND m2.current_stage = mv.current_stage) \
+                 ORDER BY mv.version",
+                placeholders(stages.len())
+            );
+            let mut params = vec![SqlValue::Text(name.clone())];
+            params.extend(stages.into_iter().map(SqlValue::Text));
+            query_versions(conn, &sql, &params, true)
+        })
+        .await
+    }
+
+    async fn create_model_version(&self, v: CreateModelVersion) -> StoreResult<ModelVersion> {
+        self.write(move |tx| {
+            require_model(tx, &v.name)?;
+            let max: Option<i64> = tx
+                .prepare_cached("SELECT MAX(version) FROM model_versions WHERE workspace = 'default' AND name = ?")?
+                .query_row([&v.name], |r| r.get(0))?;
+            let version = max.unwrap_or(0) + 1;
+            let now = now_millis();
+            tx.prepare_cached(
+                "INSERT INTO model_versions (name, version, creation_time, last_updated_time, description, user_id, current_stage, source, run_id, status, status_message, run_link, storage_location, workspace) \
+                 VALUES (?, ?, ?, ?, ?, NULL, 'None', ?, ?, 'READY', NULL, ?, ?, 'default')",
+            )?
+            .execute(rusqlite::params![v.name, version, now, now, v.description, v.source, v.run_id, v.run_link, v.storage_location])?;
+            let mut stmt = tx.prepare_cached(
+                "INSERT INTO model_version_tags (\"key\", value, name, version, workspace) VALUES (?, ?, ?, ?, 'default') ON CONFLICT (workspace, \"key\", name, version) DO UPDATE SET value = excluded.value",
+            )?;
+            for t in &v.tags {
+                stmt.execute(rusqlite::params![t.key, t.value, v.name, version])?;
+            }
+            touch_model(tx, &v.name, now)?;
+            get_version(tx, &v.name, version)
+        })
+        .await
+    }
+
+    async fn get_model_version(&self, name: &str, version: i64) -> StoreResult<ModelVersion> {
+        let name = name.to_string();
+        self.read(move |conn| get_version(conn, &name, version)).await
+    }
+
+    async fn update_model_version(&self, name: &str, version: i64, description: Option<String>) -> StoreResult<ModelVersion> {
+        let name = name.to_string();
+        self.write(move |tx| {
+            get_version(tx, &name, version)?;
+            tx.prepare_cached("UPDATE model_versions SET description = ?, last_updated_time = ? WHERE workspace = 'default' AND name = ? AND version = ?")?
+                .execute(rusqlite::params![description, now_millis(), name, version])?;
+            get_version(tx, &name, version)
+        })
+        .await
+    }
+
+    async fn transition_model_version_stage(&self, name: &str, version: i64, stage: &str, archive_existing: bool) -> StoreResult<ModelVersion> {
+        let (name, stage) = (name.to_string(), stage.to_string());
+        self.write(move |tx| {
+            get_version(tx, &name, version)?;
+            let now = now_millis();
+            if archive_existing {
+                tx.prepare_cached(
+                    "UPDATE model_versions SET current_stage = ?, last_updated_time = ? WHERE workspace = 'default' AND name = ? AND version != ? AND current_stage = ?",
+                )?
+                .execute(rusqlite::params![STAGE_ARCHIVED, now, name, version, stage])?;
+            }
+            tx.prepare_cached("UPDATE model_versions SET current_stage = ?, last_updated_time = ? WHERE workspace = 'default' AND name = ? AND version = ?")?
+                .execute(rusqlite::params![stage, now, name, version])?;
+            touch_model(tx, &name, now)?;
+            get_version(tx, &name, version)
+        })
+        .await
+    }
+
+    async fn delete_model_version(&self, name: &str, version: i64) -> StoreResult<()> {
+        let name = name.to_string();
+        self.write(move |tx| {
+            get_version(tx, &name, version)?;
+            let now = now_millis();
+            tx.prepare_cached("DELETE FROM registered_model_aliases WHERE workspace = 'default' AND name = ? AND version = ?")?
+                .execute(rusqlite::params![name, version])?;
+            // The row stays so the number is never reused; what it pointed at is redacted.
+            tx.prepare_cached(
+                "UPDATE model_versions SET current_stage = ?, last_updated_time = ?, description = NULL, user_id = NULL, source = 'REDACTED-SOURCE-PATH', \
+                 run_id = 'REDACTED-RUN-ID', run_link = 'REDACTED-RUN-LINK', status_message = NULL WHERE workspace = 'default' AND name = ? AND version = ?",
+            )?
+            .execute(rusqlite::params![STAGE_DELETED_INTERNAL, now, name, version])?;
+            touch_model(tx, &name, now)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn search_model_versions(&self, q: SearchRegistry) -> StoreResult<Page<ModelVersion>> {
+        self.read(move |conn| {
+            let filter = query::model_version_filter(DIALECT, &q.filter);
+            let order = query::model_version_order_by(&q.order_by);
+            let mut params = filter.params;
+            params.push(SqlValue::Int(q.max_results + 1));
+            params.push(SqlValue::Int(q.offset));
+            let sql = format!("SELECT {MV_COLUMNS} FROM model_versions mv WHERE {} ORDER BY {order} LIMIT ? OFFSET ?", filter.sql);
+            let versions = query_versions(conn, &sql, &params, true)?;
+            Ok(paged(versions, q.max_results, q.offset))
+        })
+        .await
+    }
+
+    async fn set_model_version_tag(&self, name: &str, version: i64, tag: RegistryTag) -> StoreResult<()> {
+        let name = name.to_string();
+        self.write(move |tx| {
+            get_version(tx, &name, version)?;
+            tx.prepare_cached(
+                "INSERT INTO model_version_tags (\"key\", value, name, version, workspace) VALUES (?, ?, ?, ?, 'default') ON CONFLICT (workspace, \"key\", name, version) DO UPDATE SET value = excluded.value",
+            )?
+            .execute(rusqlite::params![tag.key, tag.value, name, version])?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn delete_model_version_tag(&self, name: &str, version: i64, key: &str) -> StoreResult<()> {
+        let (name, key) = (name.to_string(), key.to_string());
+        self.write(move |tx| {
+            get_version(tx, &name, version)?;
+            tx.prepare_cached("DELETE FROM model_version_tags WHERE workspace = 'default' AND name = ? AND version = ? AND \"key\" = ?")?
+                .execute(rusqlite::params![name, version, key])?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn set_registered_model_alias(&self, name: &str, alias: &str, version: i64) -> StoreResult<()> {
+        let (name, alias) = (name.to_string(), alias.to_string());
+        self.write(move |tx| {
+            require_model(tx, &name)?;
+            get_version(tx, &name, version)?;
+            tx.prepare_cached(
+                "INSERT INTO registered_model_aliases (alias, version, name, workspace) VALUES (?, ?, ?, 'default') ON CONFLICT (workspace, name, alias) DO UPDATE SET version = excluded.version",
+            )?
+            .execute(rusqlite::params![alias, version, name])?;
+            touch_model(tx, &name, now_millis())?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn delete_registered_model_alias(&self, name: &str, alias: &str) -> StoreResult<()> {
+        let (name, alias) = (name.to_string(), alias.to_string());
+        self.write(move |tx| {
+            require_model(tx, &name)?;
+            tx.prepare_cached("DELETE FROM registered_model_aliases WHERE workspace = 'default' AND name = ? AND alias = ?")?
+                .execute(rusqlite::params![name, alias])?;
+            touch_model(tx, &name, now_millis())?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn get_model_version_by_alias(&self, name: &str, alias: &str) -> StoreResult<ModelVersion> {
+        let (name, alias) = (name.to_string(), alias.to_string());
+        self.read(move |conn| {
+            require_model(conn, &name)?;
+            let version: Option<i64> = conn
+                .prepare_cached("SELECT version FROM registered_model_aliases WHERE workspace = 'default' AND name = ? AND alias = ?")?
+                .query_row(rusqlite::params![name, alias], |r| r.get(0))
+                .optional()?;
+            match version {
+                Some(v) => get_version(conn, &name, v),
+                None => err(StoreError::NotFound(format!("Registered model alias {alias} not found."))),
+            }
+        })
+        .await
+    }
+}
