@@ -110,7 +110,14 @@ impl SqliteStore {
     /// schema revision or a non-MLflow file is refused before anything is written.
     pub fn open(options: SqliteOptions) -> Result<SqliteStore, SchemaError> {
         let mut writer = open_connection(&options.path)?;
-        // The check reads only; WAL mode (a write to the file header) is switched on after it.
+        // A database Ferroflow may refuse is only read until it passes the check; WAL mode (a
+        // write to the file header) is switched on after it. An empty file gets WAL first,
+        // so creating the schema costs no journal fsyncs.
+        let empty: i64 = writer.query_row("SELECT COUNT(*) FROM sqlite_master", [], |r| r.get(0))?;
+        if empty == 0 {
+            writer.query_row("PRAGMA journal_mode = WAL", [], |_| Ok(()))?;
+            configure(&writer)?;
+        }
         let created = ensure_sqlite_schema(&mut writer, &options.default_artifact_root)?;
         writer.query_row("PRAGMA journal_mode = WAL", [], |_| Ok(()))?;
         configure(&writer)?;
