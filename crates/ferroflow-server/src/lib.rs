@@ -53,6 +53,8 @@ pub struct AppState {
     pub registry: Arc<dyn ferroflow_store::registry::RegistryStore>,
     /// Delivers registry events to webhooks.
     pub webhooks: webhooks::WebhookDispatcher,
+    /// Webhook subscriptions (MLflow's `webhooks` tables).
+    pub webhook_store: Arc<dyn ferroflow_store::webhooks::WebhookStore>,
     /// The proxied artifact destination (`--artifacts-destination`), when serving artifacts.
     pub artifacts: Option<ferroflow_artifacts::ArtifactStore>,
     pub config: Arc<ServerConfig>,
@@ -89,6 +91,15 @@ fn tracking_routes(ajax: bool) -> Router<AppState> {
         .route("/runs/log-batch", post(t::log_batch))
         .route("/runs/log-inputs", post(t::log_inputs))
         .route("/runs/search", post(t::search_runs))
+        // webhooks
+        .route("/webhooks", post(handlers::webhooks::create_webhook).get(handlers::webhooks::list_webhooks))
+        .route(
+            "/webhooks/{webhook_id}",
+            get(handlers::webhooks::get_webhook)
+                .patch(handlers::webhooks::update_webhook)
+                .delete(handlers::webhooks::delete_webhook),
+        )
+        .route("/webhooks/{webhook_id}/test", post(handlers::webhooks::test_webhook))
         .route("/metrics/get-history", get(t::get_metric_history))
         .route("/metrics/get-history-bulk-interval", get(t::get_metric_history_bulk_interval))
         .route("/runs/outputs", post(lm::log_outputs))

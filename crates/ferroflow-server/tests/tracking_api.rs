@@ -35,6 +35,7 @@ fn server() -> TestServer {
     let state = AppState {
         registry: Arc::new(store.clone()),
         webhooks: ferroflow_server::webhooks::WebhookDispatcher::disabled(),
+        webhook_store: Arc::new(store.clone()),
         store: Arc::new(store),
         artifacts: Some(artifacts),
         config: Arc::new(ServerConfig { serve_artifacts: true, store_type: "SqlStore".into(), ..Default::default() }),
@@ -233,6 +234,7 @@ async fn serve_on_port_zero_answers_and_shuts_down_gracefully() {
     let state = AppState {
         registry: Arc::new(store.clone()),
         webhooks: ferroflow_server::webhooks::WebhookDispatcher::disabled(),
+        webhook_store: Arc::new(store.clone()),
         store: Arc::new(store),
         artifacts: None,
         config: Arc::new(ServerConfig::default()),

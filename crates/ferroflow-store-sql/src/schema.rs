@@ -26,6 +26,8 @@ pub enum SchemaError {
     NotMlflow { tables: String },
     #[error("the database could not be read: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    #[error("cannot start the database writer: {0}")]
+    Writer(String),
 }
 
 /// Creates MLflow's schema on an empty database, or checks an existing one.

@@ -198,9 +198,12 @@ async fn run(args: ServerArgs) -> Result<(), String> {
         .as_deref()
         .map(|p| if p.starts_with('/') { p.to_string() } else { format!("/{p}") })
         .unwrap_or_default();
+    // MLflow's MLFLOW_WEBHOOK_* variables (allowed schemes, private targets, retries, key).
+    let webhook_options = ferroflow_server::webhooks::WebhookOptions::from_env()?;
     let state = AppState {
         registry: Arc::new(store.clone()),
-        webhooks: ferroflow_server::webhooks::WebhookDispatcher::disabled(),
+        webhooks: ferroflow_server::webhooks::WebhookDispatcher::new(Arc::new(store.clone()), webhook_options),
+        webhook_store: Arc::new(store.clone()),
         store: Arc::new(store),
         artifacts,
         config: Arc::new(ServerConfig {

@@ -5,3 +5,4 @@ pub mod logged_models;
 pub mod registry;
 mod source;
 pub mod tracking;
+pub mod webhooks;
