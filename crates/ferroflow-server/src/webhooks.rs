@@ -111,7 +111,11 @@ fn env_bool(name: &str) -> Result<Option<bool>, String> {
 fn env_number<T: std::str::FromStr>(name: &str) -> Result<Option<T>, String> {
     match std::env::var(name) {
         Err(_) => Ok(None),
-        Ok(v) => v.trim().parse().map(Some).map_err(|_| format!("Failed to convert {v:?} for {name}")),
+        Ok(v) => v
+            .trim()
+            .parse()
+            .map(Some)
+            .map_err(|_| format!("Failed to convert {v:?} for {name}")),
     }
 }
 
@@ -134,9 +138,12 @@ impl WebhookOptions {
         if let Some(n) = env_number::<usize>("MLFLOW_WEBHOOK_DELIVERY_MAX_WORKERS")? {
             o.max_workers = n.max(1);
         }
-        o.secret_encryption_key = std::env::var("MLFLOW_WEBHOOK_SECRET_ENCRYPTION_KEY").ok().filter(|k| !k.is_empty());
+        o.secret_encryption_key = std::env::var("MLFLOW_WEBHOOK_SECRET_ENCRYPTION_KEY")
+            .ok()
+            .filter(|k| !k.is_empty());
         if let Some(key) = &o.secret_encryption_key {
-            Fernet::from_key(key).map_err(|e| format!("MLFLOW_WEBHOOK_SECRET_ENCRYPTION_KEY: {e}"))?;
+            Fernet::from_key(key)
+                .map_err(|e| format!("MLFLOW_WEBHOOK_SECRET_ENCRYPTION_KEY: {e}"))?;
         }
         Ok(o)
     }
@@ -156,7 +163,10 @@ pub fn sign(secret: &str, delivery_id: &str, timestamp: &str, payload: &str) -> 
     mac.update(b".");
     mac.update(payload.as_bytes());
     let digest = mac.finalize().into_bytes();
-    format!("{SIGNATURE_VERSION},{}", base64::engine::general_purpose::STANDARD.encode(digest))
+    format!(
+        "{SIGNATURE_VERSION},{}",
+        base64::engine::general_purpose::STANDARD.encode(digest)
+    )
 }
 
 /// What the `test` route reports (MLflow's `WebhookTestResult`).
@@ -219,12 +229,16 @@ fn build_client(o: &WebhookOptions) -> Result<reqwest::Client, String> {
     });
     reqwest::Client::builder()
         .user_agent(concat!("ferroflow-webhooks/", env!("CARGO_PKG_VERSION")))
+        // Content-Type, X-Mlflow-Signature, ... rather than all lower case (HTTP/1.1).
+        .http1_title_case_headers()
         .connect_timeout(o.request_timeout)
         .read_timeout(o.request_timeout)
         // A proxy would be the peer the SSRF check sees, not the webhook (MLflow ignores
         // proxy variables for deliveries too).
         .no_proxy()
-        .dns_resolver(Arc::new(ssrf::GuardedResolver { allow_private_ips: allow }))
+        .dns_resolver(Arc::new(ssrf::GuardedResolver {
+            allow_private_ips: allow,
+        }))
         .redirect(redirects)
         .build()
         .map_err(|e| format!("cannot build the webhook HTTP client: {e}"))
@@ -253,13 +267,23 @@ impl WebhookDispatcher {
                 Fernet::generate()
             }
         };
-        let cipher = cipher.map_err(|e| tracing::error!(error = %e, "webhook secrets cannot be sealed")).ok();
+        let cipher = cipher
+            .map_err(|e| tracing::error!(error = %e, "webhook secrets cannot be sealed"))
+            .ok();
         let client = build_client(&options);
         if let Err(e) = &client {
             tracing::error!(error = %e, "webhooks cannot be delivered");
         }
         let slots = Arc::new(Semaphore::new(options.max_workers.max(1)));
-        WebhookDispatcher { inner: Arc::new(Inner { store, options, cipher, client, slots }) }
+        WebhookDispatcher {
+            inner: Arc::new(Inner {
+                store,
+                options,
+                cipher,
+                client,
+                slots,
+            }),
+        }
     }
 
     pub fn options(&self) -> &WebhookOptions {
@@ -281,7 +305,11 @@ impl WebhookDispatcher {
     }
 
     fn open_secret(&self, sealed: &str) -> Result<String, String> {
-        let cipher = self.inner.cipher.as_ref().ok_or("no encryption key for webhook secrets")?;
+        let cipher = self
+            .inner
+            .cipher
+            .as_ref()
+            .ok_or("no encryption key for webhook secrets")?;
         let bytes = cipher.decrypt(sealed)?;
         String::from_utf8(bytes).map_err(|_| "the webhook secret is not UTF-8".to_string())
     }
@@ -302,7 +330,9 @@ impl WebhookDispatcher {
     }
 
     async fn dispatch(&self, entity: String, action: String, payload: Value) {
-        let Some(store) = &self.inner.store else { return };
+        let Some(store) = &self.inner.store else {
+            return;
+        };
         let webhooks = match store.list_webhooks_for_event(&entity, &action).await {
             Ok(w) => w,
             Err(e) => {
@@ -311,11 +341,16 @@ impl WebhookDispatcher {
             }
         };
         let data = pyjson::dumps(&payload);
-        for webhook in webhooks.into_iter().filter(|w| w.status == WebhookStatus::Active) {
+        for webhook in webhooks
+            .into_iter()
+            .filter(|w| w.status == WebhookStatus::Active)
+        {
             let this = self.clone();
             let (entity, action, data) = (entity.clone(), action.clone(), data.clone());
             tokio::spawn(async move {
-                let Ok(_permit) = this.inner.slots.clone().acquire_owned().await else { return };
+                let Ok(_permit) = this.inner.slots.clone().acquire_owned().await else {
+                    return;
+                };
                 match this.deliver(&webhook, &entity, &action, &data).await {
                     Ok(resp) if resp.status < 400 => {
                         tracing::debug!(webhook_id = %webhook.webhook_id, status = resp.status, "webhook delivered")
@@ -336,15 +371,24 @@ impl WebhookDispatcher {
     /// MLflow's `test_webhook`: sends the example payload of `event` (default: the webhook's
     /// first event) now, with retries, and reports the outcome.
     pub async fn test(&self, webhook: &Webhook, event: Option<(String, String)>) -> TestResult {
-        let (entity, action) = match event.or_else(|| webhook.events.first().map(|e| (e.entity.clone(), e.action.clone()))) {
+        let (entity, action) = match event.or_else(|| {
+            webhook
+                .events
+                .first()
+                .map(|e| (e.entity.clone(), e.action.clone()))
+        }) {
             Some(e) => e,
             None => return failed_test("the webhook has no events".to_string()),
         };
         let Some(example) = events::example_payload(&entity, &action) else {
-            return failed_test(format!("ValueError('Unknown event type: {entity}.{action}')"));
+            return failed_test(format!(
+                "ValueError('Unknown event type: {entity}.{action}')"
+            ));
         };
-        let fields: Vec<(&str, pyjson::Field<'_>)> =
-            example.into_iter().map(|(k, v)| (k, pyjson::Field::Value(v))).collect();
+        let fields: Vec<(&str, pyjson::Field<'_>)> = example
+            .into_iter()
+            .map(|(k, v)| (k, pyjson::Field::Value(v)))
+            .collect();
         let data = pyjson::ordered_object(&fields);
         match self.deliver(webhook, &entity, &action, &data).await {
             Ok(resp) => TestResult {
@@ -358,19 +402,39 @@ impl WebhookDispatcher {
     }
 
     /// One delivery with MLflow's retry policy. `data` is the payload's JSON text.
-    async fn deliver(&self, webhook: &Webhook, entity: &str, action: &str, data: &str) -> Result<Answer, String> {
+    async fn deliver(
+        &self,
+        webhook: &Webhook,
+        entity: &str,
+        action: &str,
+        data: &str,
+    ) -> Result<Answer, String> {
         let o = &self.inner.options;
         ssrf::validate_url(&webhook.url, &o.allowed_schemes, o.allow_private_ips).await?;
         let client = self.inner.client.as_ref().map_err(Clone::clone)?;
         let secret = match webhook.secret.as_deref() {
-            Some(sealed) => Some(self.open_secret(sealed).map_err(|e| format!("cannot read the webhook secret: {e}"))?),
+            Some(sealed) => Some(
+                self.open_secret(sealed)
+                    .map_err(|e| format!("cannot read the webhook secret: {e}"))?,
+            ),
             None => None,
         };
-        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
         let body = pyjson::ordered_object(&[
-            ("entity", pyjson::Field::Value(Value::String(entity.to_string()))),
-            ("action", pyjson::Field::Value(Value::String(action.to_string()))),
-            ("timestamp", pyjson::Field::Value(Value::String(pyjson::isoformat_utc(now)))),
+            (
+                "entity",
+                pyjson::Field::Value(Value::String(entity.to_string())),
+            ),
+            (
+                "action",
+                pyjson::Field::Value(Value::String(action.to_string())),
+            ),
+            (
+                "timestamp",
+                pyjson::Field::Value(Value::String(pyjson::isoformat_utc(now))),
+            ),
             ("data", pyjson::Field::Raw(data)),
         ]);
         let delivery_id = uuid::Uuid::new_v4().to_string();
@@ -385,15 +449,27 @@ impl WebhookDispatcher {
         put(DELIVERY_ID_HEADER, &delivery_id);
         put(TIMESTAMP_HEADER, &timestamp);
         if let Some(secret) = secret.filter(|s| !s.is_empty()) {
-            put(SIGNATURE_HEADER, &sign(&secret, &delivery_id, &timestamp, &body));
+            put(
+                SIGNATURE_HEADER,
+                &sign(&secret, &delivery_id, &timestamp, &body),
+            );
         }
         let mut retries = 0u32;
         loop {
-            let sent = client.post(&webhook.url).headers(headers.clone()).body(body.clone()).send().await;
+            let sent = client
+                .post(&webhook.url)
+                .headers(headers.clone())
+                .body(body.clone())
+                .send()
+                .await;
             match sent {
                 Ok(resp) => {
                     let status = resp.status().as_u16();
-                    let retry_after = resp.headers().get(reqwest::header::RETRY_AFTER).and_then(|v| v.to_str().ok()).map(str::to_string);
+                    let retry_after = resp
+                        .headers()
+                        .get(reqwest::header::RETRY_AFTER)
+                        .and_then(|v| v.to_str().ok())
+                        .map(str::to_string);
                     if retries < o.max_retries && retryable_status(status, retry_after.is_some()) {
                         retries += 1;
                         let wait = retry_after
@@ -411,7 +487,11 @@ impl WebhookDispatcher {
                 Err(e) => {
                     let text = error_text(&e);
                     if ssrf::is_blocked(&e) || retries >= o.max_retries {
-                        return Err(if retries > 0 { format!("{text} (after {retries} retries)") } else { text });
+                        return Err(if retries > 0 {
+                            format!("{text} (after {retries} retries)")
+                        } else {
+                            text
+                        });
                     }
                     retries += 1;
                     let wait = backoff(o, retries);
@@ -469,7 +549,8 @@ fn parse_retry_after(value: &str, max: Duration) -> Option<Duration> {
         Duration::from_secs(v.parse::<u64>().unwrap_or(u64::MAX))
     } else {
         let at = httpdate::parse_http_date(v).ok()?;
-        at.duration_since(SystemTime::now()).unwrap_or(Duration::ZERO)
+        at.duration_since(SystemTime::now())
+            .unwrap_or(Duration::ZERO)
     };
     Some(wait.min(max))
 }
@@ -509,18 +590,27 @@ mod tests {
     #[test]
     fn signature_matches_mlflow() {
         // mlflow.webhooks.delivery._generate_hmac_signature("s3cr3t", "d-1", "1700000000", '{"a": 1}')
-        assert_eq!(sign("s3cr3t", "d-1", "1700000000", "{\"a\": 1}"), "v1,YLiF/mt4EW3rXgrVC0OyPc7r/DFYV2DleqhMPBoUf/k=");
+        assert_eq!(
+            sign("s3cr3t", "d-1", "1700000000", "{\"a\": 1}"),
+            "v1,YLiF/mt4EW3rXgrVC0OyPc7r/DFYV2DleqhMPBoUf/k="
+        );
     }
 
     #[test]
     fn backoff_follows_urllib3() {
-        let o = WebhookOptions { backoff_jitter: Duration::ZERO, ..Default::default() };
+        let o = WebhookOptions {
+            backoff_jitter: Duration::ZERO,
+            ..Default::default()
+        };
         assert_eq!(backoff(&o, 1), Duration::ZERO);
         assert_eq!(backoff(&o, 2), Duration::from_secs(2));
         assert_eq!(backoff(&o, 3), Duration::from_secs(4));
         assert_eq!(backoff(&o, 10), Duration::from_secs(60));
         let jittered = backoff(&WebhookOptions::default(), 2);
-        assert!(jittered >= Duration::from_secs(2) && jittered < Duration::from_secs(3), "{jittered:?}");
+        assert!(
+            jittered >= Duration::from_secs(2) && jittered < Duration::from_secs(3),
+            "{jittered:?}"
+        );
     }
 
     #[test]
@@ -535,23 +625,45 @@ mod tests {
         let max = Duration::from_secs(21_600);
         assert_eq!(parse_retry_after("7", max), Some(Duration::from_secs(7)));
         assert_eq!(parse_retry_after("999999", max), Some(max));
-        assert_eq!(parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT", max), Some(Duration::ZERO));
+        assert_eq!(
+            parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT", max),
+            Some(Duration::ZERO)
+        );
         assert_eq!(parse_retry_after("soon", max), None);
     }
 
     #[test]
     fn test_result_json_omits_unset_fields() {
-        let r = TestResult { success: false, response_status: Some(500), response_body: Some("x".into()), error_message: None };
-        assert_eq!(r.to_json(), serde_json::json!({"success": false, "response_status": 500, "response_body": "x"}));
+        let r = TestResult {
+            success: false,
+            response_status: Some(500),
+            response_body: Some("x".into()),
+            error_message: None,
+        };
+        assert_eq!(
+            r.to_json(),
+            serde_json::json!({"success": false, "response_status": 500, "response_body": "x"})
+        );
     }
 
     #[test]
     fn secrets_are_sealed_with_the_configured_key() {
         let key = "cw_0x689RpI-jtRR7oE8h_eQsKImvJapLeSbXpwF4e4=";
-        let d = WebhookDispatcher::build(None, WebhookOptions { secret_encryption_key: Some(key.into()), ..Default::default() });
+        let d = WebhookDispatcher::build(
+            None,
+            WebhookOptions {
+                secret_encryption_key: Some(key.into()),
+                ..Default::default()
+            },
+        );
         let sealed = d.seal_secret("s3cr3t").expect("seal");
         assert_ne!(sealed, "s3cr3t");
-        assert_eq!(Fernet::from_key(key).and_then(|f| f.decrypt(&sealed)).as_deref(), Ok(&b"s3cr3t"[..]));
+        assert_eq!(
+            Fernet::from_key(key)
+                .and_then(|f| f.decrypt(&sealed))
+                .as_deref(),
+            Ok(&b"s3cr3t"[..])
+        );
         assert_eq!(d.open_secret(&sealed).as_deref(), Ok("s3cr3t"));
     }
 }

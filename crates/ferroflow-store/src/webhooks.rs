@@ -17,7 +17,10 @@ pub struct WebhookEvent {
 
 impl WebhookEvent {
     pub fn new(entity: impl Into<String>, action: impl Into<String>) -> Self {
-        WebhookEvent { entity: entity.into(), action: action.into() }
+        WebhookEvent {
+            entity: entity.into(),
+            action: action.into(),
+        }
     }
 }
 
@@ -93,9 +96,14 @@ pub trait WebhookStore: Send + Sync + 'static {
     async fn get_webhook(&self, webhook_id: &str) -> StoreResult<Webhook>;
     /// Webhooks not deleted, newest first; `offset` comes from the page token.
     async fn list_webhooks(&self, max_results: i64, offset: i64) -> StoreResult<Page<Webhook>>;
-    async fn update_webhook(&self, webhook_id: &str, update: UpdateWebhook) -> StoreResult<Webhook>;
+    async fn update_webhook(&self, webhook_id: &str, update: UpdateWebhook)
+        -> StoreResult<Webhook>;
     /// Soft delete (MLflow sets `deleted_timestamp`); the row and its events stay.
     async fn delete_webhook(&self, webhook_id: &str) -> StoreResult<()>;
     /// Every webhook (not deleted, any status) subscribed to `entity`/`action`, newest first.
-    async fn list_webhooks_for_event(&self, entity: &str, action: &str) -> StoreResult<Vec<Webhook>>;
+    async fn list_webhooks_for_event(
+        &self,
+        entity: &str,
+        action: &str,
+    ) -> StoreResult<Vec<Webhook>>;
 }

@@ -3,6 +3,6 @@
 pub mod artifacts;
 pub mod logged_models;
 pub mod registry;
-mod source;
+pub(crate) mod source;
 pub mod tracking;
 pub mod webhooks;

@@ -28,6 +28,10 @@ const SEARCH_REGISTERED_MODELS_DEFAULT: i64 = 100;
 const SEARCH_REGISTERED_MODELS_MAX: i64 = 1000;
 const SEARCH_MODEL_VERSIONS_DEFAULT: i64 = 10_000;
 const SEARCH_MODEL_VERSIONS_MAX: i64 = 200_000;
+/// The tag that makes a registered model (or version) a prompt.
+const IS_PROMPT_TAG: &str = "mlflow.prompt.is_prompt";
+/// The only sources a prompt version may have.
+const PROMPT_SOURCE_PLACEHOLDERS: [&str; 2] = ["dummy-source", "prompt-template"];
 /// Logged-model tag listing the registry versions made from it.
 const MODEL_VERSIONS_TAG: &str = "mlflow.modelVersions";
 
@@ -222,15 +226,32 @@ pub async fn create_model_version(State(app): State<AppState>, params: Params) -
     let name = model_name(&params)?;
     let source = params.req_str("source")?;
     let tags = registry_tags(&params)?;
-    let lineage = resolve_source(
-        &app,
-        SourceLineage {
+    // Prompt versions carry a placeholder source and no lineage (MLflow's prompt registry).
+    let is_prompt = tags
+        .iter()
+        .rev()
+        .find(|t| t.key == IS_PROMPT_TAG)
+        .is_some_and(|t| t.value.eq_ignore_ascii_case("true"));
+    let lineage = if is_prompt {
+        if !PROMPT_SOURCE_PLACEHOLDERS.contains(&source.as_str()) {
+            return Err(ApiError::invalid_parameter(format!(
+                "Invalid prompt source: '{source}'. Prompt sources must use an MLflow placeholder."
+            ))
+            .into());
+        }
+        super::source::ResolvedSource {
+            storage_location: source.clone(),
             source,
-            run_id: params.opt_str("run_id")?,
-            model_id: params.opt_str("model_id")?,
-        },
-    )
-    .await?;
+            run_id: params.opt_str("run_id")?.filter(|s| !s.is_empty()),
+            model_id: None,
+        }
+    } else {
+        resolve_source(
+            &app,
+            SourceLineage { source, run_id: params.opt_str("run_id")?, model_id: params.opt_str("model_id")? },
+        )
+        .await?
+    };
     let version = app
         .registry
         .create_model_version(CreateModelVersion {

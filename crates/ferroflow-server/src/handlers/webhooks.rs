@@ -6,7 +6,9 @@
 
 use axum::extract::{Path, State};
 use axum::Json;
-use ferroflow_store::webhooks::{CreateWebhook, UpdateWebhook, Webhook, WebhookEvent, WebhookStatus};
+use ferroflow_store::webhooks::{
+    CreateWebhook, UpdateWebhook, Webhook, WebhookEvent, WebhookStatus,
+};
 use ferroflow_types::ApiError;
 use serde_json::{json, Map, Value};
 
@@ -32,11 +34,17 @@ pub fn webhook_json(w: &Webhook) -> Value {
     }
     m.insert("url".into(), json!(w.url));
     if !w.events.is_empty() {
-        m.insert("events".into(), Value::Array(w.events.iter().map(event_json).collect()));
+        m.insert(
+            "events".into(),
+            Value::Array(w.events.iter().map(event_json).collect()),
+        );
     }
     m.insert("status".into(), json!(w.status.as_str()));
     m.insert("creation_timestamp".into(), json!(w.creation_timestamp));
-    m.insert("last_updated_timestamp".into(), json!(w.last_updated_timestamp));
+    m.insert(
+        "last_updated_timestamp".into(),
+        json!(w.last_updated_timestamp),
+    );
     Value::Object(m)
 }
 
@@ -47,7 +55,9 @@ pub fn validate_name(name: &str) -> Result<(), ApiError> {
     let ok = (1..=63).contains(&name.chars().count())
         && bytes.first().is_some_and(alnum)
         && bytes.last().is_some_and(alnum)
-        && bytes.iter().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
     if ok {
         return Ok(());
     }
@@ -66,8 +76,16 @@ fn parse_event(o: &Map<String, Value>, path: &str) -> Result<WebhookEvent, ApiEr
             Some(v) => parse(v).ok_or_else(|| invalid_value(&name, v, hint)),
         }
     };
-    let entity = field("entity", parse_entity, "expected a WebhookEntity such as MODEL_VERSION.")?;
-    let action = field("action", parse_action, "expected a WebhookAction such as CREATED.")?;
+    let entity = field(
+        "entity",
+        parse_entity,
+        "expected a WebhookEntity such as MODEL_VERSION.",
+    )?;
+    let action = field(
+        "action",
+        parse_action,
+        "expected a WebhookAction such as CREATED.",
+    )?;
     if let Some(message) = check_combination(entity, action) {
         return Err(ApiError::invalid_parameter(message));
     }
@@ -90,7 +108,9 @@ fn parse_events(params: &Params) -> Result<Option<Vec<WebhookEvent>>, ApiError> 
 
 fn require_events(events: &[WebhookEvent]) -> Result<(), ApiError> {
     if events.is_empty() {
-        return Err(ApiError::invalid_parameter("Webhook events must be a non-empty list of WebhookEvent objects: []."));
+        return Err(ApiError::invalid_parameter(
+            "Webhook events must be a non-empty list of WebhookEvent objects: [].",
+        ));
     }
     Ok(())
 }
@@ -101,14 +121,22 @@ fn parse_status(params: &Params) -> Result<Option<WebhookStatus>, ApiError> {
     let status = match params.get("status") {
         None => None,
         Some(Value::String(s)) if s.eq_ignore_ascii_case("ACTIVE") => Some(WebhookStatus::Active),
-        Some(Value::String(s)) if s.eq_ignore_ascii_case("DISABLED") => Some(WebhookStatus::Disabled),
+        Some(Value::String(s)) if s.eq_ignore_ascii_case("DISABLED") => {
+            Some(WebhookStatus::Disabled)
+        }
         Some(Value::String(_)) => None,
         Some(Value::Number(n)) => match n.as_i64() {
             Some(1) => Some(WebhookStatus::Active),
             Some(2) => Some(WebhookStatus::Disabled),
             _ => None,
         },
-        Some(other) => return Err(invalid_value("status", other, &format!("Hint: Value was of type '{}'.", kind(other)))),
+        Some(other) => {
+            return Err(invalid_value(
+                "status",
+                other,
+                &format!("Hint: Value was of type '{}'.", kind(other)),
+            ))
+        }
     };
     Ok(status)
 }
@@ -123,13 +151,19 @@ fn kind(v: &Value) -> &'static str {
 }
 
 async fn check_url(app: &AppState, url: &str) -> Result<(), ApiError> {
-    app.webhooks.validate_url(url).await.map_err(ApiError::invalid_parameter)
+    app.webhooks
+        .validate_url(url)
+        .await
+        .map_err(ApiError::invalid_parameter)
 }
 
 fn seal(app: &AppState, secret: &str) -> Result<String, ApiError> {
     app.webhooks.seal_secret(secret).map_err(|e| {
         tracing::error!(error = %e, "cannot seal a webhook secret");
-        ApiError::new(ferroflow_types::ErrorCode::InternalError, "Cannot store the webhook secret; see the server log.")
+        ApiError::new(
+            ferroflow_types::ErrorCode::InternalError,
+            "Cannot store the webhook secret; see the server log.",
+        )
     })
 }
 
@@ -150,7 +184,14 @@ pub async fn create_webhook(State(app): State<AppState>, params: Params) -> Json
     let secret = secret.map(|s| seal(&app, &s)).transpose()?;
     let webhook = app
         .webhook_store
-        .create_webhook(CreateWebhook { name, url, events, description, secret, status })
+        .create_webhook(CreateWebhook {
+            name,
+            url,
+            events,
+            description,
+            secret,
+            status,
+        })
         .await?;
     Ok(webhook_response(&webhook))
 }
@@ -159,13 +200,20 @@ pub async fn list_webhooks(State(app): State<AppState>, params: Params) -> JsonR
     let max_results = match params.opt_i64("max_results")? {
         None | Some(0) => LIST_DEFAULT_MAX_RESULTS,
         Some(n) if (1..=LIST_MAX_RESULTS).contains(&n) => n,
-        Some(_) => return Err(ApiError::invalid_parameter("max_results must be between 1 and 1000.").into()),
+        Some(_) => {
+            return Err(
+                ApiError::invalid_parameter("max_results must be between 1 and 1000.").into(),
+            )
+        }
     };
     let offset = parse_page_token(params.opt_str("page_token")?.as_deref())?;
     let page = app.webhook_store.list_webhooks(max_results, offset).await?;
     let mut m = Map::new();
     if !page.items.is_empty() {
-        m.insert("webhooks".into(), Value::Array(page.items.iter().map(webhook_json).collect()));
+        m.insert(
+            "webhooks".into(),
+            Value::Array(page.items.iter().map(webhook_json).collect()),
+        );
     }
     if let Some(token) = page.next_page_token {
         m.insert("next_page_token".into(), Value::String(token));
@@ -173,12 +221,19 @@ pub async fn list_webhooks(State(app): State<AppState>, params: Params) -> JsonR
     Ok(Json(Value::Object(m)))
 }
 
-pub async fn get_webhook(State(app): State<AppState>, Path(webhook_id): Path<String>) -> JsonResult {
+pub async fn get_webhook(
+    State(app): State<AppState>,
+    Path(webhook_id): Path<String>,
+) -> JsonResult {
     let webhook = app.webhook_store.get_webhook(&webhook_id).await?;
     Ok(webhook_response(&webhook))
 }
 
-pub async fn update_webhook(State(app): State<AppState>, Path(webhook_id): Path<String>, params: Params) -> JsonResult {
+pub async fn update_webhook(
+    State(app): State<AppState>,
+    Path(webhook_id): Path<String>,
+    params: Params,
+) -> JsonResult {
     // Empty name, URL and events mean "unchanged"; an empty description or secret is set.
     let name = params.opt_str("name")?.filter(|s| !s.is_empty());
     let description = params.opt_str("description")?;
@@ -196,24 +251,48 @@ pub async fn update_webhook(State(app): State<AppState>, Path(webhook_id): Path<
     let secret = secret.map(|s| seal(&app, &s)).transpose()?;
     let webhook = app
         .webhook_store
-        .update_webhook(&webhook_id, UpdateWebhook { name, description, url, events, secret, status })
+        .update_webhook(
+            &webhook_id,
+            UpdateWebhook {
+                name,
+                description,
+                url,
+                events,
+                secret,
+                status,
+            },
+        )
         .await?;
     Ok(webhook_response(&webhook))
 }
 
-pub async fn delete_webhook(State(app): State<AppState>, Path(webhook_id): Path<String>) -> JsonResult {
+pub async fn delete_webhook(
+    State(app): State<AppState>,
+    Path(webhook_id): Path<String>,
+) -> JsonResult {
     app.webhook_store.delete_webhook(&webhook_id).await?;
     Ok(Json(json!({})))
 }
 
-pub async fn test_webhook(State(app): State<AppState>, Path(webhook_id): Path<String>, params: Params) -> JsonResult {
+pub async fn test_webhook(
+    State(app): State<AppState>,
+    Path(webhook_id): Path<String>,
+    params: Params,
+) -> JsonResult {
     let event = match params.get("event") {
         None => None,
         Some(Value::Object(o)) => {
             let e = parse_event(o, "event")?;
             Some((e.entity, e.action))
         }
-        Some(other) => return Err(invalid_value("event", other, &format!("Hint: Value was of type '{}'.", kind(other))).into()),
+        Some(other) => {
+            return Err(invalid_value(
+                "event",
+                other,
+                &format!("Hint: Value was of type '{}'.", kind(other)),
+            )
+            .into())
+        }
     };
     let webhook = app.webhook_store.get_webhook(&webhook_id).await?;
     let result = app.webhooks.test(&webhook, event).await;
@@ -232,7 +311,10 @@ mod tests {
         for bad in ["", "-bad", "bad-", "bad name", "ü", &"a".repeat(64), "a/b"] {
             assert!(validate_name(bad).is_err(), "{bad}");
         }
-        let msg = validate_name("-bad").err().map(|e| e.message).unwrap_or_default();
+        let msg = validate_name("-bad")
+            .err()
+            .map(|e| e.message)
+            .unwrap_or_default();
         assert_eq!(
             msg,
             "Webhook name '-bad' is invalid. It must start and end with a letter or digit, be less than 63 characters long, and contain only letters, digits, dots (.), underscores (_), and hyphens (-)."
@@ -242,20 +324,42 @@ mod tests {
     #[test]
     fn events_parse_and_check_combinations() {
         let o = |v: Value| v.as_object().cloned().unwrap_or_default();
-        let e = parse_event(&o(json!({"entity": "MODEL_VERSION_TAG", "action": "SET"})), "events[0]").ok();
+        let e = parse_event(
+            &o(json!({"entity": "MODEL_VERSION_TAG", "action": "SET"})),
+            "events[0]",
+        )
+        .ok();
         assert_eq!(e, Some(WebhookEvent::new("model_version_tag", "set")));
-        let msg = parse_event(&o(json!({"entity": "MODEL_VERSION", "action": "DELETED"})), "events[0]")
+        let msg = parse_event(
+            &o(json!({"entity": "MODEL_VERSION", "action": "DELETED"})),
+            "events[0]",
+        )
+        .err()
+        .map(|e| e.message)
+        .unwrap_or_default();
+        assert_eq!(
+            msg,
+            "Invalid action 'deleted' for entity 'model_version'. Valid actions are: ['created']"
+        );
+        let msg = parse_event(
+            &o(json!({"entity": "BOGUS", "action": "CREATED"})),
+            "events[0]",
+        )
+        .err()
+        .map(|e| e.message)
+        .unwrap_or_default();
+        assert!(
+            msg.starts_with("Invalid value \"BOGUS\" for parameter 'events[0].entity'"),
+            "{msg}"
+        );
+        let msg = parse_event(&o(json!({"entity": "MODEL_VERSION"})), "events[0]")
             .err()
             .map(|e| e.message)
             .unwrap_or_default();
-        assert_eq!(msg, "Invalid action 'deleted' for entity 'model_version'. Valid actions are: ['created']");
-        let msg = parse_event(&o(json!({"entity": "BOGUS", "action": "CREATED"})), "events[0]")
-            .err()
-            .map(|e| e.message)
-            .unwrap_or_default();
-        assert!(msg.starts_with("Invalid value \"BOGUS\" for parameter 'events[0].entity'"), "{msg}");
-        let msg = parse_event(&o(json!({"entity": "MODEL_VERSION"})), "events[0]").err().map(|e| e.message).unwrap_or_default();
-        assert!(msg.starts_with("Missing value for required parameter 'events[0].action'"), "{msg}");
+        assert!(
+            msg.starts_with("Missing value for required parameter 'events[0].action'"),
+            "{msg}"
+        );
     }
 
     #[test]

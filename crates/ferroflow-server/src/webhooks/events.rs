@@ -20,7 +20,13 @@ const ENTITIES: [(&str, i64); 10] = [
     ("budget_policy", 10),
 ];
 
-const ACTIONS: [(&str, i64); 5] = [("created", 1), ("updated", 2), ("deleted", 3), ("set", 4), ("exceeded", 5)];
+const ACTIONS: [(&str, i64); 5] = [
+    ("created", 1),
+    ("updated", 2),
+    ("deleted", 3),
+    ("set", 4),
+    ("exceeded", 5),
+];
 
 /// The actions each entity allows (MLflow's `VALID_ENTITY_ACTIONS`), sorted.
 pub fn valid_actions(entity: &str) -> &'static [&'static str] {
@@ -35,8 +41,14 @@ pub fn valid_actions(entity: &str) -> &'static [&'static str] {
 
 fn lookup(table: &[(&'static str, i64)], v: &Value) -> Option<&'static str> {
     match v {
-        Value::String(s) => table.iter().find(|(name, _)| name.eq_ignore_ascii_case(s)).map(|(name, _)| *name),
-        Value::Number(n) => n.as_i64().and_then(|n| table.iter().find(|(_, num)| *num == n)).map(|(name, _)| *name),
+        Value::String(s) => table
+            .iter()
+            .find(|(name, _)| name.eq_ignore_ascii_case(s))
+            .map(|(name, _)| *name),
+        Value::Number(n) => n
+            .as_i64()
+            .and_then(|n| table.iter().find(|(_, num)| *num == n))
+            .map(|(name, _)| *name),
         _ => None,
     }
 }
@@ -57,8 +69,14 @@ pub fn check_combination(entity: &str, action: &str) -> Option<String> {
     if valid.contains(&action) {
         return None;
     }
-    let listed = valid.iter().map(|a| format!("'{a}'")).collect::<Vec<_>>().join(", ");
-    Some(format!("Invalid action '{action}' for entity '{entity}'. Valid actions are: [{listed}]"))
+    let listed = valid
+        .iter()
+        .map(|a| format!("'{a}'"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    Some(format!(
+        "Invalid action '{action}' for entity '{entity}'. Valid actions are: [{listed}]"
+    ))
 }
 
 /// The event as the API shows it: `{"entity": "MODEL_VERSION", "action": "CREATED"}`.
@@ -91,12 +109,23 @@ pub fn example_payload(entity: &str, action: &str) -> Option<Vec<(&'static str, 
             ("value", json!("example_value")),
         ],
         ("model_version_tag", "deleted") => {
-            vec![("name", json!("example_model")), ("version", json!("1")), ("key", json!("example_key"))]
+            vec![
+                ("name", json!("example_model")),
+                ("version", json!("1")),
+                ("key", json!("example_key")),
+            ]
         }
         ("model_version_alias", "created") => {
-            vec![("name", json!("example_model")), ("alias", json!("example_alias")), ("version", json!("1"))]
+            vec![
+                ("name", json!("example_model")),
+                ("alias", json!("example_alias")),
+                ("version", json!("1")),
+            ]
         }
-        ("model_version_alias", "deleted") => vec![("name", json!("example_model")), ("alias", json!("example_alias"))],
+        ("model_version_alias", "deleted") => vec![
+            ("name", json!("example_model")),
+            ("alias", json!("example_alias")),
+        ],
         ("prompt", "created") => vec![
             ("name", json!("example_prompt")),
             ("tags", tags()),
@@ -114,7 +143,10 @@ pub fn example_payload(entity: &str, action: &str) -> Option<Vec<(&'static str, 
             ("key", json!("example_key")),
             ("value", json!("example_value")),
         ],
-        ("prompt_tag", "deleted") => vec![("name", json!("example_prompt")), ("key", json!("example_key"))],
+        ("prompt_tag", "deleted") => vec![
+            ("name", json!("example_prompt")),
+            ("key", json!("example_key")),
+        ],
         ("prompt_version_tag", "set") => vec![
             ("name", json!("example_prompt")),
             ("version", json!("1")),
@@ -122,12 +154,23 @@ pub fn example_payload(entity: &str, action: &str) -> Option<Vec<(&'static str, 
             ("value", json!("example_value")),
         ],
         ("prompt_version_tag", "deleted") => {
-            vec![("name", json!("example_prompt")), ("version", json!("1")), ("key", json!("example_key"))]
+            vec![
+                ("name", json!("example_prompt")),
+                ("version", json!("1")),
+                ("key", json!("example_key")),
+            ]
         }
         ("prompt_alias", "created") => {
-            vec![("name", json!("example_prompt")), ("alias", json!("example_alias")), ("version", json!("1"))]
+            vec![
+                ("name", json!("example_prompt")),
+                ("alias", json!("example_alias")),
+                ("version", json!("1")),
+            ]
         }
-        ("prompt_alias", "deleted") => vec![("name", json!("example_prompt")), ("alias", json!("example_alias"))],
+        ("prompt_alias", "deleted") => vec![
+            ("name", json!("example_prompt")),
+            ("alias", json!("example_alias")),
+        ],
         ("budget_policy", "exceeded") => vec![
             ("budget_policy_id", json!("bp-abc123")),
             ("budget_unit", json!("USD")),
@@ -152,7 +195,10 @@ mod tests {
     #[test]
     fn wire_spellings_parse_to_stored_values() {
         assert_eq!(parse_entity(&json!("MODEL_VERSION")), Some("model_version"));
-        assert_eq!(parse_entity(&json!("model_version_tag")), Some("model_version_tag"));
+        assert_eq!(
+            parse_entity(&json!("model_version_tag")),
+            Some("model_version_tag")
+        );
         assert_eq!(parse_entity(&json!(4)), Some("model_version_alias"));
         assert_eq!(parse_entity(&json!("ENTITY_UNSPECIFIED")), None);
         assert_eq!(parse_entity(&json!(0)), None);
@@ -175,7 +221,10 @@ mod tests {
         );
         for (entity, _) in ENTITIES {
             for action in valid_actions(entity) {
-                assert!(example_payload(entity, action).is_some(), "{entity}.{action}");
+                assert!(
+                    example_payload(entity, action).is_some(),
+                    "{entity}.{action}"
+                );
             }
         }
     }

@@ -30,19 +30,26 @@ impl std::fmt::Debug for Fernet {
 fn b64_decode(s: &str) -> Option<Vec<u8>> {
     use base64::engine::general_purpose::{URL_SAFE, URL_SAFE_NO_PAD};
     let s = s.trim();
-    URL_SAFE.decode(s).ok().or_else(|| URL_SAFE_NO_PAD.decode(s.trim_end_matches('=')).ok())
+    URL_SAFE
+        .decode(s)
+        .ok()
+        .or_else(|| URL_SAFE_NO_PAD.decode(s.trim_end_matches('=')).ok())
 }
 
 impl Fernet {
     /// A key as `Fernet.generate_key()` prints it (32 url-safe base64-encoded bytes).
     pub fn from_key(key: &str) -> Result<Fernet, String> {
         let bytes = b64_decode(key).filter(|b| b.len() == 32);
-        let bytes = bytes.ok_or_else(|| "Fernet key must be 32 url-safe base64-encoded bytes.".to_string())?;
+        let bytes = bytes
+            .ok_or_else(|| "Fernet key must be 32 url-safe base64-encoded bytes.".to_string())?;
         let mut signing = [0u8; 16];
         let mut encryption = [0u8; 16];
         signing.copy_from_slice(&bytes[..16]);
         encryption.copy_from_slice(&bytes[16..]);
-        Ok(Fernet { signing, encryption })
+        Ok(Fernet {
+            signing,
+            encryption,
+        })
     }
 
     /// A fresh random key (what MLflow does when no key is configured).
@@ -53,7 +60,10 @@ impl Fernet {
         let mut encryption = [0u8; 16];
         signing.copy_from_slice(&bytes[..16]);
         encryption.copy_from_slice(&bytes[16..]);
-        Ok(Fernet { signing, encryption })
+        Ok(Fernet {
+            signing,
+            encryption,
+        })
     }
 
     fn mac(&self) -> Result<Hmac<Sha256>, String> {
@@ -67,11 +77,12 @@ impl Fernet {
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_secs())
             .unwrap_or(0);
-        Ok(self.encrypt_at(plaintext, now, iv)?)
+        self.encrypt_at(plaintext, now, iv)
     }
 
     fn encrypt_at(&self, plaintext: &[u8], timestamp: u64, iv: [u8; 16]) -> Result<String, String> {
-        let ciphertext = Aes128CbcEnc::new(&self.encryption.into(), &iv.into()).encrypt_padded_vec_mut::<Pkcs7>(plaintext);
+        let ciphertext = Aes128CbcEnc::new(&self.encryption.into(), &iv.into())
+            .encrypt_padded_vec_mut::<Pkcs7>(plaintext);
         let mut token = Vec::with_capacity(1 + 8 + 16 + ciphertext.len() + 32);
         token.push(VERSION);
         token.extend_from_slice(&timestamp.to_be_bytes());
@@ -85,7 +96,8 @@ impl Fernet {
 
     /// The plaintext of a token made with this key (no TTL, as MLflow decrypts).
     pub fn decrypt(&self, token: &str) -> Result<Vec<u8>, String> {
-        let invalid = || "invalid Fernet token (wrong MLFLOW_WEBHOOK_SECRET_ENCRYPTION_KEY?)".to_string();
+        let invalid =
+            || "invalid Fernet token (wrong MLFLOW_WEBHOOK_SECRET_ENCRYPTION_KEY?)".to_string();
         let data = b64_decode(token).ok_or_else(invalid)?;
         if data.len() < 1 + 8 + 16 + 16 + 32 || data[0] != VERSION || (data.len() - 57) % 16 != 0 {
             return Err(invalid());
@@ -114,7 +126,10 @@ mod tests {
     fn matches_the_spec_vector() {
         let f = Fernet::from_key(KEY).expect("key");
         let iv: [u8; 16] = core::array::from_fn(|i| i as u8);
-        assert_eq!(f.encrypt_at(b"hello", 499_162_800, iv).as_deref(), Ok(TOKEN));
+        assert_eq!(
+            f.encrypt_at(b"hello", 499_162_800, iv).as_deref(),
+            Ok(TOKEN)
+        );
         assert_eq!(f.decrypt(TOKEN).as_deref(), Ok(&b"hello"[..]));
     }
 

@@ -12,7 +12,11 @@ use serde_json::Value;
 struct PyFormatter;
 
 impl Formatter for PyFormatter {
-    fn begin_array_value<W: ?Sized + io::Write>(&mut self, writer: &mut W, first: bool) -> io::Result<()> {
+    fn begin_array_value<W: ?Sized + io::Write>(
+        &mut self,
+        writer: &mut W,
+        first: bool,
+    ) -> io::Result<()> {
         if first {
             Ok(())
         } else {
@@ -20,7 +24,11 @@ impl Formatter for PyFormatter {
         }
     }
 
-    fn begin_object_key<W: ?Sized + io::Write>(&mut self, writer: &mut W, first: bool) -> io::Result<()> {
+    fn begin_object_key<W: ?Sized + io::Write>(
+        &mut self,
+        writer: &mut W,
+        first: bool,
+    ) -> io::Result<()> {
         if first {
             Ok(())
         } else {
@@ -32,7 +40,11 @@ impl Formatter for PyFormatter {
         writer.write_all(b": ")
     }
 
-    fn write_string_fragment<W: ?Sized + io::Write>(&mut self, writer: &mut W, fragment: &str) -> io::Result<()> {
+    fn write_string_fragment<W: ?Sized + io::Write>(
+        &mut self,
+        writer: &mut W,
+        fragment: &str,
+    ) -> io::Result<()> {
         for c in fragment.chars() {
             if c.is_ascii() && c != '\x7f' {
                 writer.write_all(&[c as u8])?;
@@ -121,7 +133,10 @@ mod tests {
     fn dumps_matches_python() {
         // json.dumps({"a": [1, 2.5, None, True], "b": "ü\u{1F600}\"\n\x7f"})
         let v = json!({"a": [1, 2.5, null, true], "b": "ü\u{1F600}\"\n\x7f"});
-        assert_eq!(dumps(&v), r#"{"a": [1, 2.5, null, true], "b": "\u00fc\ud83d\ude00\"\n\u007f"}"#);
+        assert_eq!(
+            dumps(&v),
+            r#"{"a": [1, 2.5, null, true], "b": "\u00fc\ud83d\ude00\"\n\u007f"}"#
+        );
         assert_eq!(dumps(&json!({})), "{}");
         assert_eq!(dumps(&json!(100.0)), "100.0");
     }
@@ -129,15 +144,27 @@ mod tests {
     #[test]
     fn ordered_objects_keep_their_order() {
         let inner = dumps(&json!({"x": 1}));
-        let s = ordered_object(&[("entity", Field::Value(json!("model_version"))), ("data", Field::Raw(&inner))]);
+        let s = ordered_object(&[
+            ("entity", Field::Value(json!("model_version"))),
+            ("data", Field::Raw(&inner)),
+        ]);
         assert_eq!(s, r#"{"entity": "model_version", "data": {"x": 1}}"#);
     }
 
     #[test]
     fn isoformat_matches_python() {
         // datetime.fromtimestamp(1735787045.123456, timezone.utc).isoformat()
-        assert_eq!(isoformat_utc(Duration::from_micros(1_735_787_045_123_456)), "2025-01-02T03:04:05.123456+00:00");
-        assert_eq!(isoformat_utc(Duration::from_secs(951_782_400)), "2000-02-29T00:00:00+00:00");
-        assert_eq!(isoformat_utc(Duration::from_secs(0)), "1970-01-01T00:00:00+00:00");
+        assert_eq!(
+            isoformat_utc(Duration::from_micros(1_735_787_045_123_456)),
+            "2025-01-02T03:04:05.123456+00:00"
+        );
+        assert_eq!(
+            isoformat_utc(Duration::from_secs(951_782_400)),
+            "2000-02-29T00:00:00+00:00"
+        );
+        assert_eq!(
+            isoformat_utc(Duration::from_secs(0)),
+            "1970-01-01T00:00:00+00:00"
+        );
     }
 }

@@ -19,7 +19,11 @@ const RESOLVE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Python's `repr()` of a string: single quotes unless the text holds one and no double.
 pub fn py_repr(s: &str) -> String {
-    let quote = if s.contains('\'') && !s.contains('"') { '"' } else { '\'' };
+    let quote = if s.contains('\'') && !s.contains('"') {
+        '"'
+    } else {
+        '\''
+    };
     let mut out = String::with_capacity(s.len() + 2);
     out.push(quote);
     for c in s.chars() {
@@ -53,15 +57,23 @@ pub fn split_url(url: &str) -> Result<UrlParts, String> {
     let mut rest = url;
     if let Some(i) = url.find(':') {
         let candidate = &url[..i];
-        let valid = candidate.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
-            && candidate.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
+        let valid = candidate
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic())
+            && candidate
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
         if valid {
             scheme = candidate.to_ascii_lowercase();
             rest = &url[i + 1..];
         }
     }
     let Some(after) = rest.strip_prefix("//") else {
-        return Ok(UrlParts { scheme, hostname: None });
+        return Ok(UrlParts {
+            scheme,
+            hostname: None,
+        });
     };
     let netloc = &after[..after.find(['/', '?', '#']).unwrap_or(after.len())];
     if netloc.contains('[') != netloc.contains(']') {
@@ -90,12 +102,20 @@ pub fn is_public_ip(ip: IpAddr) -> bool {
 }
 
 fn in_v4(ip: Ipv4Addr, net: [u8; 4], prefix: u32) -> bool {
-    let mask = if prefix == 0 { 0 } else { u32::MAX << (32 - prefix) };
+    let mask = if prefix == 0 {
+        0
+    } else {
+        u32::MAX << (32 - prefix)
+    };
     (u32::from(ip) & mask) == (u32::from(Ipv4Addr::from(net)) & mask)
 }
 
 fn in_v6(ip: Ipv6Addr, net: Ipv6Addr, prefix: u32) -> bool {
-    let mask = if prefix == 0 { 0 } else { u128::MAX << (128 - prefix) };
+    let mask = if prefix == 0 {
+        0
+    } else {
+        u128::MAX << (128 - prefix)
+    };
     (u128::from(ip) & mask) == (u128::from(net) & mask)
 }
 
@@ -155,7 +175,12 @@ fn embedded_ipv4(ip: Ipv6Addr) -> Option<Ipv4Addr> {
 
 /// Every address of `hostname`, or MLflow's "Cannot resolve" message.
 async fn resolve(hostname: &str) -> Result<Vec<SocketAddr>, String> {
-    let cannot = |why: String| format!("Cannot resolve Webhook URL hostname {}: {why}", py_repr(hostname));
+    let cannot = |why: String| {
+        format!(
+            "Cannot resolve Webhook URL hostname {}: {why}",
+            py_repr(hostname)
+        )
+    };
     match tokio::time::timeout(RESOLVE_TIMEOUT, tokio::net::lookup_host((hostname, 0))).await {
         Err(_) => Err(format!(
             "Timed out resolving Webhook URL hostname {} after {} seconds",
@@ -180,12 +205,19 @@ fn refuse_private(hostname: &str, addrs: &[SocketAddr]) -> Result<(), String> {
 
 /// MLflow's `_validate_webhook_url`: the INVALID_PARAMETER_VALUE message when `url` may not
 /// be used.
-pub async fn validate_url(url: &str, allowed_schemes: &[String], allow_private_ips: bool) -> Result<(), String> {
+pub async fn validate_url(
+    url: &str,
+    allowed_schemes: &[String],
+    allow_private_ips: bool,
+) -> Result<(), String> {
     if url.trim().is_empty() {
-        return Err(format!("Webhook URL cannot be empty or just whitespace: {}", py_repr(url)));
+        return Err(format!(
+            "Webhook URL cannot be empty or just whitespace: {}",
+            py_repr(url)
+        ));
     }
     let parts = split_url(url).map_err(|e| format!("Invalid webhook URL {}: {e}", py_repr(url)))?;
-    if !allowed_schemes.iter().any(|s| *s == parts.scheme) {
+    if !allowed_schemes.contains(&parts.scheme) {
         return Err(format!(
             "Invalid webhook URL scheme: {}. Allowed schemes are: {}.",
             py_repr(&parts.scheme),
@@ -193,7 +225,10 @@ pub async fn validate_url(url: &str, allowed_schemes: &[String], allow_private_i
         ));
     }
     let Some(hostname) = parts.hostname else {
-        return Err(format!("Webhook URL must include a hostname: {}", py_repr(url)));
+        return Err(format!(
+            "Webhook URL must include a hostname: {}",
+            py_repr(url)
+        ));
     };
     // What the HTTP client will parse; refusing here keeps undeliverable URLs out.
     if let Err(e) = url::Url::parse(url) {
@@ -247,10 +282,14 @@ impl Resolve for GuardedResolver {
                 // With private targets allowed a lookup failure is an ordinary (retried)
                 // connection error; otherwise MLflow fails before sending.
                 Err(e) if allow => return Err(e.into()),
-                Err(e) => return Err(Box::new(Blocked(e)) as Box<dyn std::error::Error + Send + Sync>),
+                Err(e) => {
+                    return Err(Box::new(Blocked(e)) as Box<dyn std::error::Error + Send + Sync>)
+                }
             };
             if !allow {
-                refuse_private(&host, &addrs).map_err(|e| Box::new(Blocked(e)) as Box<dyn std::error::Error + Send + Sync>)?;
+                refuse_private(&host, &addrs).map_err(|e| {
+                    Box::new(Blocked(e)) as Box<dyn std::error::Error + Send + Sync>
+                })?;
             }
             Ok(Box::new(addrs.into_iter()) as Addrs)
         })
@@ -271,7 +310,9 @@ pub fn redirect_allowed(url: &url::Url, allow_private_ips: bool) -> Result<(), S
     if is_public_ip(ip) {
         Ok(())
     } else {
-        Err(format!("Webhook connection blocked: {ip} is not a public IP address."))
+        Err(format!(
+            "Webhook connection blocked: {ip} is not a public IP address."
+        ))
     }
 }
 
@@ -285,13 +326,35 @@ mod tests {
 
     #[test]
     fn public_ips_follow_python_is_global() {
-        for ip in ["8.8.8.8", "1.1.1.1", "2001:4860::1", "224.0.0.1", "192.0.0.9", "ff02::1", "fec0::1"] {
+        for ip in [
+            "8.8.8.8",
+            "1.1.1.1",
+            "2001:4860::1",
+            "224.0.0.1",
+            "192.0.0.9",
+            "ff02::1",
+            "fec0::1",
+        ] {
             assert!(public(ip), "{ip} should be public");
         }
         for ip in [
-            "127.0.0.1", "10.1.2.3", "172.16.0.1", "192.168.1.1", "169.254.169.254", "100.64.0.1", "0.0.0.0",
-            "255.255.255.255", "240.0.0.1", "::1", "::", "fe80::1", "fd00::1", "::ffff:127.0.0.1",
-            "2002:a00::1", "64:ff9b::a00:1", "2001:db8::1",
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "100.64.0.1",
+            "0.0.0.0",
+            "255.255.255.255",
+            "240.0.0.1",
+            "::1",
+            "::",
+            "fe80::1",
+            "fd00::1",
+            "::ffff:127.0.0.1",
+            "2002:a00::1",
+            "64:ff9b::a00:1",
+            "2001:db8::1",
         ] {
             assert!(!public(ip), "{ip} should not be public");
         }
@@ -302,11 +365,26 @@ mod tests {
     #[test]
     fn urls_split_like_urlparse() {
         let p = split_url("HTTPS://user:pw@Example.COM:8443/x?y#z").expect("ok");
-        assert_eq!(p, UrlParts { scheme: "https".into(), hostname: Some("example.com".into()) });
-        assert_eq!(split_url("http://[::1]:80/x").expect("ok").hostname.as_deref(), Some("::1"));
+        assert_eq!(
+            p,
+            UrlParts {
+                scheme: "https".into(),
+                hostname: Some("example.com".into())
+            }
+        );
+        assert_eq!(
+            split_url("http://[::1]:80/x")
+                .expect("ok")
+                .hostname
+                .as_deref(),
+            Some("::1")
+        );
         assert_eq!(split_url("http:///x").expect("ok").hostname, None);
         assert_eq!(split_url("http:x").expect("ok").hostname, None);
-        assert_eq!(split_url("http://[::1/x"), Err("ValueError('Invalid IPv6 URL')".to_string()));
+        assert_eq!(
+            split_url("http://[::1/x"),
+            Err("ValueError('Invalid IPv6 URL')".to_string())
+        );
     }
 
     #[tokio::test]
@@ -314,7 +392,10 @@ mod tests {
         let https = vec!["https".to_string()];
         let both = vec!["http".to_string(), "https".to_string()];
         let check = |r: Result<(), String>| r.err().unwrap_or_default();
-        assert_eq!(check(validate_url(" ", &https, false).await), "Webhook URL cannot be empty or just whitespace: ' '");
+        assert_eq!(
+            check(validate_url(" ", &https, false).await),
+            "Webhook URL cannot be empty or just whitespace: ' '"
+        );
         assert_eq!(
             check(validate_url("ftp://127.0.0.1:9/hook", &both, true).await),
             "Invalid webhook URL scheme: 'ftp'. Allowed schemes are: http, https."
@@ -323,7 +404,10 @@ mod tests {
             check(validate_url("http://127.0.0.1/hook", &https, true).await),
             "Invalid webhook URL scheme: 'http'. Allowed schemes are: https."
         );
-        assert_eq!(check(validate_url("http:///x", &both, true).await), "Webhook URL must include a hostname: 'http:///x'");
+        assert_eq!(
+            check(validate_url("http:///x", &both, true).await),
+            "Webhook URL must include a hostname: 'http:///x'"
+        );
         assert_eq!(
             check(validate_url("http://[::1/x", &both, true).await),
             "Invalid webhook URL 'http://[::1/x': ValueError('Invalid IPv6 URL')"
@@ -332,8 +416,14 @@ mod tests {
             check(validate_url("https://127.0.0.1:8080/hook", &https, false).await),
             "Webhook URL must not resolve to a non-public IP address. '127.0.0.1' resolves to 127.0.0.1."
         );
-        assert!(check(validate_url("https://localhost/hook", &https, false).await).contains("resolves to"));
-        assert_eq!(validate_url("http://127.0.0.1:9/hook", &both, true).await, Ok(()));
+        assert!(
+            check(validate_url("https://localhost/hook", &https, false).await)
+                .contains("resolves to")
+        );
+        assert_eq!(
+            validate_url("http://127.0.0.1:9/hook", &both, true).await,
+            Ok(())
+        );
     }
 
     #[test]

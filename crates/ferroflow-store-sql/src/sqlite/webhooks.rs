@@ -5,7 +5,9 @@
 use std::collections::HashMap;
 
 use async_trait::async_trait;
-use ferroflow_store::webhooks::{CreateWebhook, UpdateWebhook, Webhook, WebhookEvent, WebhookStatus, WebhookStore};
+use ferroflow_store::webhooks::{
+    CreateWebhook, UpdateWebhook, Webhook, WebhookEvent, WebhookStatus, WebhookStore,
+};
 use ferroflow_store::{Page, StoreError, StoreResult};
 use rusqlite::{params_from_iter, Connection, OptionalExtension, Transaction};
 
@@ -50,7 +52,10 @@ fn attach_events(conn: &Connection, webhooks: &mut [Webhook]) -> Result<(), Wrap
         let mut rows = stmt.query(params_from_iter(chunk.iter()))?;
         while let Some(r) = rows.next()? {
             let id: String = r.get(0)?;
-            events.entry(id).or_default().push(WebhookEvent { entity: r.get(1)?, action: r.get(2)? });
+            events.entry(id).or_default().push(WebhookEvent {
+                entity: r.get(1)?,
+                action: r.get(2)?,
+            });
         }
     }
     for w in webhooks.iter_mut() {
@@ -59,16 +64,27 @@ fn attach_events(conn: &Connection, webhooks: &mut [Webhook]) -> Result<(), Wrap
     Ok(())
 }
 
-fn query_webhooks(conn: &Connection, sql: &str, params: &[rusqlite::types::Value]) -> Result<Vec<Webhook>, Wrapped> {
+fn query_webhooks(
+    conn: &Connection,
+    sql: &str,
+    params: &[rusqlite::types::Value],
+) -> Result<Vec<Webhook>, Wrapped> {
     let mut stmt = conn.prepare_cached(sql)?;
-    let mut webhooks = stmt.query_map(params_from_iter(params.iter()), from_row)?.collect::<rusqlite::Result<Vec<_>>>()?;
+    let mut webhooks = stmt
+        .query_map(params_from_iter(params.iter()), from_row)?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
     attach_events(conn, &mut webhooks)?;
     Ok(webhooks)
 }
 
 fn get(conn: &Connection, webhook_id: &str) -> Result<Webhook, Wrapped> {
-    let sql = format!("SELECT {COLUMNS} FROM webhooks w WHERE w.webhook_id = ? AND w.deleted_timestamp IS NULL");
-    let webhook = conn.prepare_cached(&sql)?.query_row([webhook_id], from_row).optional()?;
+    let sql = format!(
+        "SELECT {COLUMNS} FROM webhooks w WHERE w.webhook_id = ? AND w.deleted_timestamp IS NULL"
+    );
+    let webhook = conn
+        .prepare_cached(&sql)?
+        .query_row([webhook_id], from_row)
+        .optional()?;
     match webhook {
         Some(mut w) => {
             attach_events(conn, std::slice::from_mut(&mut w))?;
@@ -78,9 +94,15 @@ fn get(conn: &Connection, webhook_id: &str) -> Result<Webhook, Wrapped> {
     }
 }
 
-fn insert_events(tx: &Transaction<'_>, webhook_id: &str, events: &[WebhookEvent]) -> Result<(), Wrapped> {
+fn insert_events(
+    tx: &Transaction<'_>,
+    webhook_id: &str,
+    events: &[WebhookEvent],
+) -> Result<(), Wrapped> {
     let mut seen = std::collections::HashSet::new();
-    let mut stmt = tx.prepare_cached("INSERT INTO webhook_events (webhook_id, entity, action) VALUES (?, ?, ?)")?;
+    let mut stmt = tx.prepare_cached(
+        "INSERT INTO webhook_events (webhook_id, entity, action) VALUES (?, ?, ?)",
+    )?;
     for e in events {
         // MLflow lets the primary key refuse a repeated event (400 BAD_REQUEST).
         if !seen.insert((e.entity.as_str(), e.action.as_str())) {
@@ -123,7 +145,11 @@ impl WebhookStore for SqliteStore {
                  ORDER BY w.creation_timestamp DESC, w.webhook_id LIMIT ? OFFSET ?"
             );
             let params = [max_results.saturating_add(1).into(), offset.max(0).into()];
-            Ok(paged(query_webhooks(conn, &sql, &params)?, max_results, offset))
+            Ok(paged(
+                query_webhooks(conn, &sql, &params)?,
+                max_results,
+                offset,
+            ))
         })
         .await
     }
@@ -146,10 +172,14 @@ impl WebhookStore for SqliteStore {
             field("secret = ?", u.secret);
             field("status = ?", u.status.map(|s| s.as_str().to_string()));
             values.push(webhook_id.clone().into());
-            let sql = format!("UPDATE webhooks SET {} WHERE webhook_id = ?", set.join(", "));
+            let sql = format!(
+                "UPDATE webhooks SET {} WHERE webhook_id = ?",
+                set.join(", ")
+            );
             tx.execute(&sql, params_from_iter(values.iter()))?;
             if let Some(events) = u.events {
-                tx.prepare_cached("DELETE FROM webhook_events WHERE webhook_id = ?")?.execute([&webhook_id])?;
+                tx.prepare_cached("DELETE FROM webhook_events WHERE webhook_id = ?")?
+                    .execute([&webhook_id])?;
                 insert_events(tx, &webhook_id, &events)?;
             }
             get(tx, &webhook_id)
@@ -169,7 +199,11 @@ impl WebhookStore for SqliteStore {
         .await
     }
 
-    async fn list_webhooks_for_event(&self, entity: &str, action: &str) -> StoreResult<Vec<Webhook>> {
+    async fn list_webhooks_for_event(
+        &self,
+        entity: &str,
+        action: &str,
+    ) -> StoreResult<Vec<Webhook>> {
         let (entity, action) = (entity.to_string(), action.to_string());
         self.read(move |conn| {
             let sql = format!(
@@ -189,7 +223,8 @@ mod tests {
     use crate::sqlite::SqliteOptions;
 
     fn store() -> (SqliteStore, std::path::PathBuf) {
-        let dir = std::env::temp_dir().join(format!("ff-webhooks-{}", uuid::Uuid::new_v4().simple()));
+        let dir =
+            std::env::temp_dir().join(format!("ff-webhooks-{}", uuid::Uuid::new_v4().simple()));
         std::fs::create_dir_all(&dir).expect("mkdir");
         let s = SqliteStore::open(SqliteOptions {
             path: dir.join("mlflow.db"),
@@ -204,7 +239,10 @@ mod tests {
         CreateWebhook {
             name: name.into(),
             url: "https://example.com/hook".into(),
-            events: events.iter().map(|(e, a)| WebhookEvent::new(*e, *a)).collect(),
+            events: events
+                .iter()
+                .map(|(e, a)| WebhookEvent::new(*e, *a))
+                .collect(),
             description: None,
             secret: Some("sealed".into()),
             status: WebhookStatus::Active,
@@ -214,10 +252,25 @@ mod tests {
     #[tokio::test]
     async fn crud_pages_and_event_lookup() {
         let (s, dir) = store();
-        let a = s.create_webhook(create("a", &[("model_version_tag", "set"), ("model_version", "created")])).await.expect("a");
-        assert_eq!(a.events, vec![WebhookEvent::new("model_version", "created"), WebhookEvent::new("model_version_tag", "set")]);
+        let a = s
+            .create_webhook(create(
+                "a",
+                &[("model_version_tag", "set"), ("model_version", "created")],
+            ))
+            .await
+            .expect("a");
+        assert_eq!(
+            a.events,
+            vec![
+                WebhookEvent::new("model_version", "created"),
+                WebhookEvent::new("model_version_tag", "set")
+            ]
+        );
         assert_eq!(a.secret.as_deref(), Some("sealed"));
-        let b = s.create_webhook(create("b", &[("registered_model", "created")])).await.expect("b");
+        let b = s
+            .create_webhook(create("b", &[("registered_model", "created")]))
+            .await
+            .expect("b");
 
         let page = s.list_webhooks(1, 0).await.expect("page 1");
         assert_eq!(page.items.len(), 1);
@@ -225,14 +278,25 @@ mod tests {
         let page2 = s.list_webhooks(1, 1).await.expect("page 2");
         assert_eq!(page2.items.len(), 1);
         assert!(page2.next_page_token.is_none());
-        let mut both = vec![page.items[0].webhook_id.clone(), page2.items[0].webhook_id.clone()];
+        let mut both = vec![
+            page.items[0].webhook_id.clone(),
+            page2.items[0].webhook_id.clone(),
+        ];
         both.sort();
         let mut expected = vec![a.webhook_id.clone(), b.webhook_id.clone()];
         expected.sort();
         assert_eq!(both, expected);
 
-        let hits = s.list_webhooks_for_event("model_version", "created").await.expect("lookup");
-        assert_eq!(hits.iter().map(|w| w.webhook_id.as_str()).collect::<Vec<_>>(), vec![a.webhook_id.as_str()]);
+        let hits = s
+            .list_webhooks_for_event("model_version", "created")
+            .await
+            .expect("lookup");
+        assert_eq!(
+            hits.iter()
+                .map(|w| w.webhook_id.as_str())
+                .collect::<Vec<_>>(),
+            vec![a.webhook_id.as_str()]
+        );
 
         let updated = s
             .update_webhook(
@@ -249,18 +313,51 @@ mod tests {
         assert_eq!(updated.status, WebhookStatus::Disabled);
         assert_eq!(updated.description.as_deref(), Some("d"));
         assert_eq!(updated.name, "a");
-        assert!(s.list_webhooks_for_event("model_version", "created").await.expect("lookup").is_empty());
-        assert_eq!(s.list_webhooks_for_event("registered_model", "created").await.expect("lookup").len(), 2);
+        assert!(s
+            .list_webhooks_for_event("model_version", "created")
+            .await
+            .expect("lookup")
+            .is_empty());
+        assert_eq!(
+            s.list_webhooks_for_event("registered_model", "created")
+                .await
+                .expect("lookup")
+                .len(),
+            2
+        );
 
-        let dup = s.create_webhook(create("c", &[("model_version", "created"), ("model_version", "created")])).await;
+        let dup = s
+            .create_webhook(create(
+                "c",
+                &[("model_version", "created"), ("model_version", "created")],
+            ))
+            .await;
         assert!(matches!(dup, Err(StoreError::BadRequest(_))), "{dup:?}");
-        assert_eq!(s.list_webhooks(100, 0).await.expect("list").items.len(), 2, "a failed create leaves nothing");
+        assert_eq!(
+            s.list_webhooks(100, 0).await.expect("list").items.len(),
+            2,
+            "a failed create leaves nothing"
+        );
 
         s.delete_webhook(&b.webhook_id).await.expect("delete");
-        assert!(matches!(s.get_webhook(&b.webhook_id).await, Err(StoreError::NotFound(m)) if m == format!("Webhook with ID {} not found.", b.webhook_id)));
-        assert!(matches!(s.delete_webhook(&b.webhook_id).await, Err(StoreError::NotFound(_))));
-        assert!(matches!(s.update_webhook("nope", UpdateWebhook::default()).await, Err(StoreError::NotFound(_))));
-        assert_eq!(s.list_webhooks_for_event("registered_model", "created").await.expect("lookup").len(), 1);
+        assert!(
+            matches!(s.get_webhook(&b.webhook_id).await, Err(StoreError::NotFound(m)) if m == format!("Webhook with ID {} not found.", b.webhook_id))
+        );
+        assert!(matches!(
+            s.delete_webhook(&b.webhook_id).await,
+            Err(StoreError::NotFound(_))
+        ));
+        assert!(matches!(
+            s.update_webhook("nope", UpdateWebhook::default()).await,
+            Err(StoreError::NotFound(_))
+        ));
+        assert_eq!(
+            s.list_webhooks_for_event("registered_model", "created")
+                .await
+                .expect("lookup")
+                .len(),
+            1
+        );
         let _ = std::fs::remove_dir_all(dir);
     }
 }
