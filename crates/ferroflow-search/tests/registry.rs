@@ -265,12 +265,19 @@ fn model_version_run_id_takes_not_in() {
 
 #[test]
 fn model_version_name_takes_in_lists() {
-    assert_eq!(one(MV, "name IN ('a')").value, Value::List(vec!["a".into()]));
+    assert_eq!(
+        one(MV, "name IN ('a')").value,
+        Value::List(vec!["a".into()])
+    );
 }
 
 #[test]
 fn model_version_source_path_refuses_lists() {
-    assert_err(MV, "source_path IN ('a')", &["support comparison with a list"]);
+    assert_err(
+        MV,
+        "source_path IN ('a')",
+        &["support comparison with a list"],
+    );
 }
 
 #[test]

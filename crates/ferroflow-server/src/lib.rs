@@ -73,12 +73,21 @@ fn tracking_routes(ajax: bool) -> Router<AppState> {
         .route("/experiments/create", post(t::create_experiment))
         .route("/experiments/get", get(t::get_experiment))
         .route("/experiments/get-by-name", get(t::get_experiment_by_name))
-        .route("/experiments/search", get(t::search_experiments).post(t::search_experiments))
+        .route(
+            "/experiments/search",
+            get(t::search_experiments).post(t::search_experiments),
+        )
         .route("/experiments/update", post(t::update_experiment))
         .route("/experiments/delete", post(t::delete_experiment))
         .route("/experiments/restore", post(t::restore_experiment))
-        .route("/experiments/set-experiment-tag", post(t::set_experiment_tag))
-        .route("/experiments/delete-experiment-tag", post(t::delete_experiment_tag))
+        .route(
+            "/experiments/set-experiment-tag",
+            post(t::set_experiment_tag),
+        )
+        .route(
+            "/experiments/delete-experiment-tag",
+            post(t::delete_experiment_tag),
+        )
         .route("/runs/create", post(t::create_run))
         .route("/runs/get", get(t::get_run))
         .route("/runs/update", post(t::update_run))
@@ -92,54 +101,115 @@ fn tracking_routes(ajax: bool) -> Router<AppState> {
         .route("/runs/log-inputs", post(t::log_inputs))
         .route("/runs/search", post(t::search_runs))
         // webhooks
-        .route("/webhooks", post(handlers::webhooks::create_webhook).get(handlers::webhooks::list_webhooks))
+        .route(
+            "/webhooks",
+            post(handlers::webhooks::create_webhook).get(handlers::webhooks::list_webhooks),
+        )
         .route(
             "/webhooks/{webhook_id}",
             get(handlers::webhooks::get_webhook)
                 .patch(handlers::webhooks::update_webhook)
                 .delete(handlers::webhooks::delete_webhook),
         )
-        .route("/webhooks/{webhook_id}/test", post(handlers::webhooks::test_webhook))
+        .route(
+            "/webhooks/{webhook_id}/test",
+            post(handlers::webhooks::test_webhook),
+        )
         .route("/metrics/get-history", get(t::get_metric_history))
-        .route("/metrics/get-history-bulk-interval", get(t::get_metric_history_bulk_interval))
+        .route(
+            "/metrics/get-history-bulk-interval",
+            get(t::get_metric_history_bulk_interval),
+        )
         .route("/runs/outputs", post(lm::log_outputs))
         .route("/runs/log-model", post(lm::log_model))
         .route("/logged-models", post(lm::create_logged_model))
         .route("/logged-models/search", post(lm::search_logged_models))
         .route(
             "/logged-models/{model_id}",
-            get(lm::get_logged_model).patch(lm::finalize_logged_model).delete(lm::delete_logged_model),
+            get(lm::get_logged_model)
+                .patch(lm::finalize_logged_model)
+                .delete(lm::delete_logged_model),
         )
-        .route("/logged-models/{model_id}/tags", patch(lm::set_logged_model_tags))
-        .route("/logged-models/{model_id}/tags/{tag_key}", delete(lm::delete_logged_model_tag))
-        .route("/logged-models/{model_id}/params", post(lm::log_logged_model_params))
-        .route("/logged-models/{model_id}/artifacts/directories", get(art::list_logged_model_artifacts))
+        .route(
+            "/logged-models/{model_id}/tags",
+            patch(lm::set_logged_model_tags),
+        )
+        .route(
+            "/logged-models/{model_id}/tags/{tag_key}",
+            delete(lm::delete_logged_model_tag),
+        )
+        .route(
+            "/logged-models/{model_id}/params",
+            post(lm::log_logged_model_params),
+        )
+        .route(
+            "/logged-models/{model_id}/artifacts/directories",
+            get(art::list_logged_model_artifacts),
+        )
         .route("/artifacts/list", get(art::list_run_artifacts))
         // model registry
-        .route("/registered-models/create", post(reg::create_registered_model))
+        .route(
+            "/registered-models/create",
+            post(reg::create_registered_model),
+        )
         .route("/registered-models/get", get(reg::get_registered_model))
-        .route("/registered-models/rename", post(reg::rename_registered_model))
-        .route("/registered-models/update", patch(reg::update_registered_model))
-        .route("/registered-models/delete", delete(reg::delete_registered_model))
-        .route("/registered-models/search", get(reg::search_registered_models))
-        .route("/registered-models/get-latest-versions", get(reg::get_latest_versions).post(reg::get_latest_versions))
-        .route("/registered-models/set-tag", post(reg::set_registered_model_tag))
-        .route("/registered-models/delete-tag", delete(reg::delete_registered_model_tag))
+        .route(
+            "/registered-models/rename",
+            post(reg::rename_registered_model),
+        )
+        .route(
+            "/registered-models/update",
+            patch(reg::update_registered_model),
+        )
+        .route(
+            "/registered-models/delete",
+            delete(reg::delete_registered_model),
+        )
+        .route(
+            "/registered-models/search",
+            get(reg::search_registered_models),
+        )
+        .route(
+            "/registered-models/get-latest-versions",
+            get(reg::get_latest_versions).post(reg::get_latest_versions),
+        )
+        .route(
+            "/registered-models/set-tag",
+            post(reg::set_registered_model_tag),
+        )
+        .route(
+            "/registered-models/delete-tag",
+            delete(reg::delete_registered_model_tag),
+        )
         .route(
             "/registered-models/alias",
-            get(reg::get_model_version_by_alias).post(reg::set_registered_model_alias).delete(reg::delete_registered_model_alias),
+            get(reg::get_model_version_by_alias)
+                .post(reg::set_registered_model_alias)
+                .delete(reg::delete_registered_model_alias),
         )
         .route("/model-versions/create", post(reg::create_model_version))
         .route("/model-versions/get", get(reg::get_model_version))
         .route("/model-versions/update", patch(reg::update_model_version))
-        .route("/model-versions/transition-stage", post(reg::transition_model_version_stage))
+        .route(
+            "/model-versions/transition-stage",
+            post(reg::transition_model_version_stage),
+        )
         .route("/model-versions/delete", delete(reg::delete_model_version))
         .route("/model-versions/search", get(reg::search_model_versions))
-        .route("/model-versions/get-download-uri", get(reg::get_model_version_download_uri))
+        .route(
+            "/model-versions/get-download-uri",
+            get(reg::get_model_version_download_uri),
+        )
         .route("/model-versions/set-tag", post(reg::set_model_version_tag))
-        .route("/model-versions/delete-tag", delete(reg::delete_model_version_tag));
+        .route(
+            "/model-versions/delete-tag",
+            delete(reg::delete_model_version_tag),
+        );
     if ajax {
-        r = r.route("/logged-models/{model_id}/artifacts/files", get(art::get_logged_model_artifact));
+        r = r.route(
+            "/logged-models/{model_id}/artifacts/files",
+            get(art::get_logged_model_artifact),
+        );
         // Only MLflow's UI prefix has the unsampled bulk route.
         r = r.route("/metrics/get-history-bulk", get(t::get_metric_history_bulk));
     }
@@ -178,7 +248,10 @@ async fn not_found(method: Method, req: Request) -> Response {
 async fn method_not_allowed(method: Method, req: Request) -> Response {
     let e = ferroflow_types::ApiError::new(
         ferroflow_types::ErrorCode::BadRequest,
-        format!("The method {method} is not allowed for {}", req.uri().path()),
+        format!(
+            "The method {method} is not allowed for {}",
+            req.uri().path()
+        ),
     );
     let mut resp = error::error_response(&e);
     *resp.status_mut() = axum::http::StatusCode::METHOD_NOT_ALLOWED;
@@ -205,10 +278,15 @@ fn artifact_routes() -> Router<AppState> {
         .route("/artifacts", get(art::list_proxied_artifacts))
         .route(
             "/artifacts/{*path}",
-            get(art::download_artifact).put(art::upload_artifact).delete(art::delete_artifact),
+            get(art::download_artifact)
+                .put(art::upload_artifact)
+                .delete(art::delete_artifact),
         )
         .route("/mpu/create/{*path}", post(art::multipart_not_implemented))
-        .route("/mpu/complete/{*path}", post(art::multipart_not_implemented))
+        .route(
+            "/mpu/complete/{*path}",
+            post(art::multipart_not_implemented),
+        )
         .route("/mpu/abort/{*path}", post(art::multipart_not_implemented))
 }
 
@@ -223,7 +301,10 @@ pub fn router(state: AppState) -> Router {
             .nest("/api/2.0/mlflow", tracking_routes(false))
             .nest("/ajax-api/2.0/mlflow", tracking_routes(true))
             .route("/get-artifact", get(art::get_run_artifact))
-            .route("/model-versions/get-artifact", get(reg::get_model_version_artifact));
+            .route(
+                "/model-versions/get-artifact",
+                get(reg::get_model_version_artifact),
+            );
     }
     let api = api
         .route("/api/3.0/mlflow/server-info", get(server_info))
@@ -232,7 +313,11 @@ pub fn router(state: AppState) -> Router {
         .route("/version", get(version))
         .method_not_allowed_fallback(method_not_allowed);
     let prefix = state.config.static_prefix.trim_end_matches('/').to_string();
-    let app = if prefix.is_empty() { api } else { Router::new().nest(&prefix, api) };
+    let app = if prefix.is_empty() {
+        api
+    } else {
+        Router::new().nest(&prefix, api)
+    };
     app.fallback(not_found)
         .layer(axum::middleware::from_fn(trace_request))
         .layer(DefaultBodyLimit::max(params::MAX_JSON_BODY))
@@ -247,7 +332,9 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let app = router(state);
-    axum::serve(listener, app).with_graceful_shutdown(shutdown).await
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
 }
 
 /// A plain-text response helper for non-API routes.

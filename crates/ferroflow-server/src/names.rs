@@ -12,9 +12,9 @@ const ADJECTIVES: &[&str] = &[
 const NOUNS: &[&str] = &[
     "anvil", "badger", "beacon", "bison", "brook", "cedar", "comet", "crane", "delta", "ember",
     "falcon", "fern", "finch", "fjord", "forge", "fox", "glacier", "harbor", "hawk", "heron",
-    "island", "kestrel", "lake", "lark", "lynx", "maple", "meadow", "mole", "moth", "oak",
-    "orca", "otter", "owl", "panda", "pebble", "pine", "quarry", "raven", "reef", "ridge",
-    "river", "robin", "salmon", "sparrow", "spruce", "stone", "summit", "tern", "trout", "wolf",
+    "island", "kestrel", "lake", "lark", "lynx", "maple", "meadow", "mole", "moth", "oak", "orca",
+    "otter", "owl", "panda", "pebble", "pine", "quarry", "raven", "reef", "ridge", "river",
+    "robin", "salmon", "sparrow", "spruce", "stone", "summit", "tern", "trout", "wolf",
 ];
 
 /// A fresh random run name.

@@ -39,22 +39,33 @@ fn type_name(v: &Value) -> &'static str {
 /// MLflow's "Invalid value ... for parameter ..." message.
 pub fn invalid_value(path: &str, value: &Value, hint: &str) -> ApiError {
     let shown = serde_json::to_string(value).unwrap_or_default();
-    ApiError::invalid_parameter(format!("Invalid value {shown} for parameter '{path}' supplied: {hint}"))
+    ApiError::invalid_parameter(format!(
+        "Invalid value {shown} for parameter '{path}' supplied: {hint}"
+    ))
 }
 
 fn wrong_type(path: &str, value: &Value) -> ApiError {
-    let mut e = invalid_value(path, value, &format!("Hint: Value was of type '{}'.", type_name(value)));
+    let mut e = invalid_value(
+        path,
+        value,
+        &format!("Hint: Value was of type '{}'.", type_name(value)),
+    );
     e.message.push_str(API_DOCS_HINT);
     e
 }
 
 pub fn missing(path: &str) -> ApiError {
-    ApiError::invalid_parameter(format!("Missing value for required parameter '{path}'.{API_DOCS_HINT}"))
+    ApiError::invalid_parameter(format!(
+        "Missing value for required parameter '{path}'.{API_DOCS_HINT}"
+    ))
 }
 
 impl Params {
     pub fn from_json(fields: Map<String, Value>) -> Params {
-        Params { fields, body_len: 0 }
+        Params {
+            fields,
+            body_len: 0,
+        }
     }
 
     fn from_query(query: &str) -> Params {
@@ -71,7 +82,10 @@ impl Params {
                 }
             }
         }
-        Params { fields, body_len: 0 }
+        Params {
+            fields,
+            body_len: 0,
+        }
     }
 
     pub fn get(&self, name: &str) -> Option<&Value> {
@@ -87,7 +101,9 @@ impl Params {
             None => Ok(None),
             Some(Value::String(s)) => Ok(Some(s.clone())),
             // A single query-string value repeated by mistake: take the first.
-            Some(Value::Array(items)) if self.body_len == 0 && items.iter().all(Value::is_string) => {
+            Some(Value::Array(items))
+                if self.body_len == 0 && items.iter().all(Value::is_string) =>
+            {
                 Ok(items.first().and_then(Value::as_str).map(str::to_string))
             }
             Some(other) => Err(wrong_type(name, other)),
@@ -170,7 +186,11 @@ impl Params {
 /// Integers as protobuf's JSON parser takes them: numbers without a fraction, or strings.
 pub fn value_as_i64(v: &Value) -> Option<i64> {
     match v {
-        Value::Number(n) => n.as_i64().or_else(|| n.as_f64().filter(|f| f.fract() == 0.0 && f.abs() < 9.2e18).map(|f| f as i64)),
+        Value::Number(n) => n.as_i64().or_else(|| {
+            n.as_f64()
+                .filter(|f| f.fract() == 0.0 && f.abs() < 9.2e18)
+                .map(|f| f as i64)
+        }),
         Value::String(s) => s.trim().parse::<i64>().ok(),
         _ => None,
     }
@@ -184,7 +204,11 @@ pub fn value_as_f64(v: &Value) -> Option<f64> {
             "NaN" | "nan" => Some(f64::NAN),
             "Infinity" | "inf" => Some(f64::INFINITY),
             "-Infinity" | "-inf" => Some(f64::NEG_INFINITY),
-            other => other.trim().parse::<f64>().ok().filter(|_| !other.trim().is_empty()),
+            other => other
+                .trim()
+                .parse::<f64>()
+                .ok()
+                .filter(|_| !other.trim().is_empty()),
         },
         _ => None,
     }
@@ -210,7 +234,9 @@ fn percent_decode(s: &str) -> String {
         match bytes[i] {
             b'+' => out.push(b' '),
             b'%' if i + 2 < bytes.len() => {
-                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).ok().and_then(|h| u8::from_str_radix(h, 16).ok());
+                let hex = std::str::from_utf8(&bytes[i + 1..i + 3])
+                    .ok()
+                    .and_then(|h| u8::from_str_radix(h, 16).ok());
                 match hex {
                     Some(b) => {
                         out.push(b);
@@ -239,11 +265,20 @@ impl<S: Send + Sync> FromRequest<S> for Params {
             .headers()
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
-            .map(|v| v.split(';').next().unwrap_or("").trim().to_ascii_lowercase());
+            .map(|v| {
+                v.split(';')
+                    .next()
+                    .unwrap_or("")
+                    .trim()
+                    .to_ascii_lowercase()
+            });
         let needs_json = method == Method::POST || method == Method::PUT;
         match content_type.as_deref() {
             None if needs_json => {
-                return Err(ApiError::invalid_parameter("Bad Request. Content-Type header is missing.").into())
+                return Err(ApiError::invalid_parameter(
+                    "Bad Request. Content-Type header is missing.",
+                )
+                .into())
             }
             Some(ct) if needs_json && ct != "application/json" => {
                 return Err(ApiError::invalid_parameter(
@@ -254,23 +289,35 @@ impl<S: Send + Sync> FromRequest<S> for Params {
             _ => {}
         }
         let body = Bytes::from_request(req, state).await.map_err(|e| {
-            HandlerError(ApiError::invalid_parameter(format!("Could not read the request body: {e}")))
+            HandlerError(ApiError::invalid_parameter(format!(
+                "Could not read the request body: {e}"
+            )))
         })?;
         if body.iter().all(u8::is_ascii_whitespace) {
-            return Ok(Params { fields: Map::new(), body_len: body.len() });
+            return Ok(Params {
+                fields: Map::new(),
+                body_len: body.len(),
+            });
         }
         let value: Value = serde_json::from_slice(&body).map_err(|e| {
-            HandlerError(ApiError::invalid_parameter(format!("Malformed JSON in request body: {e}")))
+            HandlerError(ApiError::invalid_parameter(format!(
+                "Malformed JSON in request body: {e}"
+            )))
         })?;
         // Old clients double-encode: a JSON string holding the JSON object.
         let value = match value {
             Value::String(s) => serde_json::from_str(&s).map_err(|e| {
-                HandlerError(ApiError::invalid_parameter(format!("Malformed JSON in request body: {e}")))
+                HandlerError(ApiError::invalid_parameter(format!(
+                    "Malformed JSON in request body: {e}"
+                )))
             })?,
             v => v,
         };
         match value {
-            Value::Object(fields) => Ok(Params { fields, body_len: body.len() }),
+            Value::Object(fields) => Ok(Params {
+                fields,
+                body_len: body.len(),
+            }),
             other => Err(ApiError::invalid_parameter(format!(
                 "The request body must be a JSON object, got {}.",
                 type_name(&other)
@@ -287,7 +334,10 @@ mod tests {
     #[test]
     fn repeated_query_keys_become_lists() {
         let p = Params::from_query("run_id=a&run_id=b&metric_key=loss%20x");
-        assert_eq!(p.str_list("run_id").ok(), Some(vec!["a".to_string(), "b".to_string()]));
+        assert_eq!(
+            p.str_list("run_id").ok(),
+            Some(vec!["a".to_string(), "b".to_string()])
+        );
         assert_eq!(p.req_str("metric_key").ok().as_deref(), Some("loss x"));
     }
 
@@ -301,14 +351,24 @@ mod tests {
     #[test]
     fn missing_required_field_names_it() {
         let p = Params::default();
-        let msg = p.req_str("experiment_id").err().map(|e| e.message).unwrap_or_default();
-        assert!(msg.starts_with("Missing value for required parameter 'experiment_id'."), "{msg}");
+        let msg = p
+            .req_str("experiment_id")
+            .err()
+            .map(|e| e.message)
+            .unwrap_or_default();
+        assert!(
+            msg.starts_with("Missing value for required parameter 'experiment_id'."),
+            "{msg}"
+        );
     }
 
     #[test]
     fn doubles_accept_protobuf_special_strings() {
         assert!(value_as_f64(&Value::String("NaN".into())).is_some_and(f64::is_nan));
-        assert_eq!(value_as_f64(&Value::String("-Infinity".into())), Some(f64::NEG_INFINITY));
+        assert_eq!(
+            value_as_f64(&Value::String("-Infinity".into())),
+            Some(f64::NEG_INFINITY)
+        );
         assert_eq!(value_as_f64(&Value::String("abc".into())), None);
     }
 

@@ -11,7 +11,8 @@ const BAD_CHARACTERS: &str = "Names may only contain alphanumerics, underscores 
 
 /// `^[/\w.\- :]*$` with Python's Unicode `\w`.
 fn has_only_valid_characters(name: &str) -> bool {
-    name.chars().all(|c| c.is_alphanumeric() || matches!(c, '_' | '/' | '.' | '-' | ' ' | ':'))
+    name.chars()
+        .all(|c| c.is_alphanumeric() || matches!(c, '_' | '/' | '.' | '-' | ' ' | ':'))
 }
 
 /// POSIX normpath, enough to tell whether a name would resolve to another one.
@@ -67,7 +68,9 @@ pub fn validate_key(name: &str, path: &str) -> Result<(), ApiError> {
 }
 
 pub fn exceeds_maximum_length(what: &str, limit: usize) -> ApiError {
-    ApiError::invalid_parameter(format!("'{what}' exceeds the maximum length of {limit} characters"))
+    ApiError::invalid_parameter(format!(
+        "'{what}' exceeds the maximum length of {limit} characters"
+    ))
 }
 
 pub fn validate_length(what: &str, limit: usize, value: &str) -> Result<(), ApiError> {
@@ -98,7 +101,11 @@ pub fn validate_batch_limits(metrics: usize, params: usize, tags: usize) -> Resu
     check("metrics", MAX_METRICS_PER_BATCH, metrics)?;
     check("params", MAX_PARAMS_TAGS_PER_BATCH, params)?;
     check("tags", MAX_PARAMS_TAGS_PER_BATCH, tags)?;
-    check("metrics, params, and tags", MAX_ENTITIES_PER_BATCH, metrics + params + tags)
+    check(
+        "metrics, params, and tags",
+        MAX_ENTITIES_PER_BATCH,
+        metrics + params + tags,
+    )
 }
 
 pub fn validate_experiment_name(name: Option<&str>) -> Result<String, ApiError> {
@@ -107,7 +114,10 @@ pub fn validate_experiment_name(name: Option<&str>) -> Result<String, ApiError> 
             validate_length("name", MAX_EXPERIMENT_NAME_LENGTH, n)?;
             Ok(n.to_string())
         }
-        other => Err(ApiError::invalid_parameter(format!("Invalid experiment name: '{}'", other.unwrap_or("")))),
+        other => Err(ApiError::invalid_parameter(format!(
+            "Invalid experiment name: '{}'",
+            other.unwrap_or("")
+        ))),
     }
 }
 
@@ -131,14 +141,23 @@ mod tests {
 
     #[test]
     fn bad_characters_get_mlflows_message() {
-        let msg = validate_key("a!b", "metrics[0].name").err().map(|e| e.message).unwrap_or_default();
+        let msg = validate_key("a!b", "metrics[0].name")
+            .err()
+            .map(|e| e.message)
+            .unwrap_or_default();
         assert!(msg.starts_with("Invalid value \"a!b\" for parameter 'metrics[0].name' supplied: Names may only contain"), "{msg}");
     }
 
     #[test]
     fn batch_over_1000_metrics_is_refused() {
-        let msg = validate_batch_limits(1001, 0, 0).err().map(|e| e.message).unwrap_or_default();
-        assert!(msg.contains("at most 1000 metrics. Got 1001 metrics"), "{msg}");
+        let msg = validate_batch_limits(1001, 0, 0)
+            .err()
+            .map(|e| e.message)
+            .unwrap_or_default();
+        assert!(
+            msg.contains("at most 1000 metrics. Got 1001 metrics"),
+            "{msg}"
+        );
         assert!(validate_batch_limits(900, 100, 1).is_err());
         assert!(validate_batch_limits(900, 50, 50).is_ok());
     }

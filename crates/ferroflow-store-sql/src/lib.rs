@@ -41,7 +41,13 @@ mod tests {
     #[test]
     fn appends_with_one_slash() {
         assert_eq!(append_to_uri_path("/a/b/", "0"), "/a/b/0");
-        assert_eq!(append_to_uri_path("mlflow-artifacts:/", "3"), "mlflow-artifacts:/3");
-        assert_eq!(append_to_uri_path("s3://bucket/root", "1"), "s3://bucket/root/1");
+        assert_eq!(
+            append_to_uri_path("mlflow-artifacts:/", "3"),
+            "mlflow-artifacts:/3"
+        );
+        assert_eq!(
+            append_to_uri_path("s3://bucket/root", "1"),
+            "s3://bucket/root/1"
+        );
     }
 }

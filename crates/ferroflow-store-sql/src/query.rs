@@ -66,6 +66,13 @@ pub struct Fragment {
 }
 
 impl Fragment {
+    /// A fragment starting with `sql` and no parameters yet.
+    pub fn new(sql: String) -> Fragment {
+        Fragment {
+            sql,
+            params: Vec::new(),
+        }
+    }
     fn push(&mut self, sql: &str) {
         self.sql.push_str(sql);
     }
@@ -93,7 +100,13 @@ fn comparator_sql(c: Comparator) -> &'static str {
 }
 
 /// `column <op> value` for a string-valued column, appending to `f`.
-fn string_condition(f: &mut Fragment, dialect: Dialect, column: &str, cmp: Comparator, value: &Value) {
+fn string_condition(
+    f: &mut Fragment,
+    dialect: Dialect,
+    column: &str,
+    cmp: Comparator,
+    value: &Value,
+) {
     match (cmp, value) {
         (Comparator::Like, Value::String(s)) => {
             f.push(&dialect.like(column));
@@ -106,11 +119,19 @@ fn string_condition(f: &mut Fragment, dialect: Dialect, column: &str, cmp: Compa
         (Comparator::In | Comparator::NotIn, Value::List(items)) => {
             if items.is_empty() {
                 // `IN ()` is not valid SQL; an empty list matches nothing (NOT IN: everything).
-                f.push(if cmp == Comparator::In { "1 = 0" } else { "1 = 1" });
+                f.push(if cmp == Comparator::In {
+                    "1 = 0"
+                } else {
+                    "1 = 1"
+                });
                 return;
             }
             f.push(column);
-            f.push(if cmp == Comparator::In { " IN (" } else { " NOT IN (" });
+            f.push(if cmp == Comparator::In {
+                " IN ("
+            } else {
+                " NOT IN ("
+            });
             for (i, item) in items.iter().enumerate() {
                 f.push(if i == 0 { "?" } else { ", ?" });
                 f.bind(SqlValue::Text(item.clone()));
@@ -196,7 +217,11 @@ pub fn run_filter(dialect: Dialect, clauses: &[Comparison]) -> Fragment {
                 });
             }
             EntityType::Param | EntityType::Tag => {
-                let table = if c.key.entity == EntityType::Param { "params" } else { "tags" };
+                let table = if c.key.entity == EntityType::Param {
+                    "params"
+                } else {
+                    "tags"
+                };
                 match c.comparator {
                     Comparator::IsNull => {
                         f.push(&format!("NOT EXISTS (SELECT 1 FROM {table} e WHERE e.run_uuid = runs.run_uuid AND e.\"key\" = ?)"));
@@ -278,7 +303,11 @@ pub fn run_order_by(dialect: Dialect, order_by: &[OrderBy]) -> (Fragment, String
                 order.push(format!("{alias}.value {dir}"));
             }
             EntityType::Param | EntityType::Tag => {
-                let table = if o.key.entity == EntityType::Param { "params" } else { "tags" };
+                let table = if o.key.entity == EntityType::Param {
+                    "params"
+                } else {
+                    "tags"
+                };
                 let alias = format!("o{i}");
                 joins.push(&format!(
                     " LEFT JOIN {table} {alias} ON {alias}.run_uuid = runs.run_uuid AND {alias}.\"key\" = ?"
@@ -314,7 +343,11 @@ pub fn experiment_filter(dialect: Dialect, clauses: &[Comparison]) -> Fragment {
         match c.key.entity {
             EntityType::Tag => match c.comparator {
                 Comparator::IsNull | Comparator::IsNotNull => {
-                    let neg = if c.comparator == Comparator::IsNull { "NOT " } else { "" };
+                    let neg = if c.comparator == Comparator::IsNull {
+                        "NOT "
+                    } else {
+                        ""
+                    };
                     f.push(&format!("{neg}EXISTS (SELECT 1 FROM experiment_tags t WHERE t.experiment_id = experiments.experiment_id AND t.\"key\" = ?)"));
                     f.bind(SqlValue::Text(c.key.name.clone()));
                 }
@@ -329,10 +362,19 @@ pub fn experiment_filter(dialect: Dialect, clauses: &[Comparison]) -> Fragment {
                 let name = c.key.name.as_str();
                 match name {
                     "creation_time" | "last_update_time" | "experiment_id" => {
-                        f.push(&format!("experiments.{name} {} ?", comparator_sql(c.comparator)));
+                        f.push(&format!(
+                            "experiments.{name} {} ?",
+                            comparator_sql(c.comparator)
+                        ));
                         f.bind(numeric_value(&c.value));
                     }
-                    _ => string_condition(&mut f, dialect, "experiments.name", c.comparator, &c.value),
+                    _ => string_condition(
+                        &mut f,
+                        dialect,
+                        "experiments.name",
+                        c.comparator,
+                        &c.value,
+                    ),
                 }
             }
         }
@@ -355,7 +397,9 @@ pub fn experiment_order_by(order_by: &[OrderBy]) -> String {
             "last_update_time" => "experiments.last_update_time",
             _ => "experiments.name",
         };
-        order.push(format!("CASE WHEN {column} IS NULL THEN 1 ELSE 0 END, {column} {dir}"));
+        order.push(format!(
+            "CASE WHEN {column} IS NULL THEN 1 ELSE 0 END, {column} {dir}"
+        ));
     }
     if order_by.is_empty() {
         order.push("experiments.creation_time DESC".to_string());
@@ -381,7 +425,9 @@ fn logged_model_column(name: &str) -> &'static str {
 
 /// Status names a filter may use for the integer MLflow stores.
 fn logged_model_status_value(v: &str) -> String {
-    ferroflow_types::tracking::logged_model_status_from_wire(v).map(|n| n.to_string()).unwrap_or_else(|| "-1".into())
+    ferroflow_types::tracking::logged_model_status_from_wire(v)
+        .map(|n| n.to_string())
+        .unwrap_or_else(|| "-1".into())
 }
 
 /// WHERE conditions for logged-models/search over `logged_models lm`.
@@ -419,12 +465,20 @@ pub fn logged_model_filter(dialect: Dialect, clauses: &[Comparison]) -> Fragment
                 } else if column == "lm.status" {
                     let value = match &c.value {
                         Value::String(s) => Value::String(logged_model_status_value(s)),
-                        Value::List(items) => Value::List(items.iter().map(|s| logged_model_status_value(s)).collect()),
+                        Value::List(items) => Value::List(
+                            items.iter().map(|s| logged_model_status_value(s)).collect(),
+                        ),
                         other => other.clone(),
                     };
                     // Stored as an integer; compare its text form so one code path serves
                     // = != IN NOT IN on every dialect.
-                    string_condition(&mut f, dialect, &format!("CAST({column} AS {})", text_type(dialect)), c.comparator, &value);
+                    string_condition(
+                        &mut f,
+                        dialect,
+                        &format!("CAST({column} AS {})", text_type(dialect)),
+                        c.comparator,
+                        &value,
+                    );
                 } else {
                     string_condition(&mut f, dialect, column, c.comparator, &c.value);
                 }
@@ -459,9 +513,13 @@ pub fn logged_model_order_by(order_by: &[(String, bool)]) -> Fragment {
         };
         if field.starts_with("metrics.") {
             // The subquery appears twice (NULL test, then value), so bind its key twice.
-            f.bind(SqlValue::Text(field.trim_start_matches("metrics.").to_string()));
+            f.bind(SqlValue::Text(
+                field.trim_start_matches("metrics.").to_string(),
+            ));
         }
-        parts.push(format!("CASE WHEN {expr} IS NULL THEN 1 ELSE 0 END, {expr} {dir}"));
+        parts.push(format!(
+            "CASE WHEN {expr} IS NULL THEN 1 ELSE 0 END, {expr} {dir}"
+        ));
     }
     if !has_created {
         parts.push("lm.creation_timestamp_ms DESC".to_string());
@@ -532,7 +590,9 @@ pub fn registered_model_order_by(order_by: &[OrderBy]) -> String {
                 "rm.name"
             }
         };
-        parts.push(format!("CASE WHEN {column} IS NULL THEN 1 ELSE 0 END, {column} {dir}"));
+        parts.push(format!(
+            "CASE WHEN {column} IS NULL THEN 1 ELSE 0 END, {column} {dir}"
+        ));
     }
     if !has_name {
         parts.push("rm.name ASC".to_string());
@@ -561,7 +621,9 @@ pub fn model_version_filter(dialect: Dialect, clauses: &[Comparison]) -> Fragmen
                     f.bind(numeric_value(&c.value));
                 }
                 "run_id" => string_condition(&mut f, dialect, "mv.run_id", c.comparator, &c.value),
-                "source_path" => string_condition(&mut f, dialect, "mv.source", c.comparator, &c.value),
+                "source_path" => {
+                    string_condition(&mut f, dialect, "mv.source", c.comparator, &c.value)
+                }
                 _ => string_condition(&mut f, dialect, "mv.name", c.comparator, &c.value),
             },
         }
@@ -586,7 +648,9 @@ pub fn model_version_order_by(order_by: &[OrderBy]) -> String {
             "last_updated_timestamp" | "timestamp" => "mv.last_updated_time",
             _ => "mv.name",
         };
-        parts.push(format!("CASE WHEN {column} IS NULL THEN 1 ELSE 0 END, {column} {dir}"));
+        parts.push(format!(
+            "CASE WHEN {column} IS NULL THEN 1 ELSE 0 END, {column} {dir}"
+        ));
     }
     parts.push("mv.name ASC".to_string());
     parts.push("mv.version DESC".to_string());
@@ -599,18 +663,33 @@ mod tests {
     use ferroflow_search::Key;
 
     fn cmp(entity: EntityType, name: &str, comparator: Comparator, value: Value) -> Comparison {
-        Comparison { key: Key { entity, name: name.into() }, comparator, value }
+        Comparison {
+            key: Key {
+                entity,
+                name: name.into(),
+            },
+            comparator,
+            value,
+        }
     }
 
     #[test]
     fn metric_filter_binds_key_and_value() {
         let f = run_filter(
             Dialect::Sqlite,
-            &[cmp(EntityType::Metric, "rmse", Comparator::Lt, Value::Number(7.0))],
+            &[cmp(
+                EntityType::Metric,
+                "rmse",
+                Comparator::Lt,
+                Value::Number(7.0),
+            )],
         );
         assert!(f.sql.contains("latest_metrics"), "{}", f.sql);
         assert!(f.sql.contains("lm.value < ?"), "{}", f.sql);
-        assert_eq!(f.params, vec![SqlValue::Text("rmse".into()), SqlValue::Real(7.0)]);
+        assert_eq!(
+            f.params,
+            vec![SqlValue::Text("rmse".into()), SqlValue::Real(7.0)]
+        );
     }
 
     #[test]
@@ -618,7 +697,12 @@ mod tests {
         let evil = "x' OR '1'='1";
         let f = run_filter(
             Dialect::Sqlite,
-            &[cmp(EntityType::Param, "a", Comparator::Eq, Value::String(evil.into()))],
+            &[cmp(
+                EntityType::Param,
+                "a",
+                Comparator::Eq,
+                Value::String(evil.into()),
+            )],
         );
         assert!(!f.sql.contains(evil));
         assert!(f.params.contains(&SqlValue::Text(evil.into())));
@@ -643,12 +727,26 @@ mod tests {
         let f = run_filter(
             Dialect::Mysql,
             &[
-                cmp(EntityType::Attribute, "run_name", Comparator::Like, Value::String("a%".into())),
-                cmp(EntityType::Attribute, "run_name", Comparator::ILike, Value::String("A%".into())),
+                cmp(
+                    EntityType::Attribute,
+                    "run_name",
+                    Comparator::Like,
+                    Value::String("a%".into()),
+                ),
+                cmp(
+                    EntityType::Attribute,
+                    "run_name",
+                    Comparator::ILike,
+                    Value::String("A%".into()),
+                ),
             ],
         );
         assert!(f.sql.contains("runs.name LIKE BINARY ?"), "{}", f.sql);
-        assert!(f.sql.contains("LOWER(runs.name) LIKE LOWER(?)"), "{}", f.sql);
+        assert!(
+            f.sql.contains("LOWER(runs.name) LIKE LOWER(?)"),
+            "{}",
+            f.sql
+        );
     }
 
     #[test]
@@ -662,7 +760,13 @@ mod tests {
     fn metric_order_puts_nan_and_null_last() {
         let (joins, order) = run_order_by(
             Dialect::Sqlite,
-            &[OrderBy { key: Key { entity: EntityType::Metric, name: "rmse".into() }, ascending: true }],
+            &[OrderBy {
+                key: Key {
+                    entity: EntityType::Metric,
+                    name: "rmse".into(),
+                },
+                ascending: true,
+            }],
         );
         assert!(joins.sql.contains("LEFT JOIN latest_metrics o0"));
         assert!(order.starts_with("CASE WHEN o0.is_nan = 1 THEN 1 WHEN o0.value IS NULL THEN 2 ELSE 0 END, o0.value ASC"), "{order}");
@@ -670,6 +774,9 @@ mod tests {
 
     #[test]
     fn postgres_placeholders_are_numbered() {
-        assert_eq!(Dialect::Postgres.placeholders("a = ? AND b = ?"), "a = $1 AND b = $2");
+        assert_eq!(
+            Dialect::Postgres.placeholders("a = ? AND b = ?"),
+            "a = $1 AND b = $2"
+        );
     }
 }

@@ -17,7 +17,10 @@ pub enum SchemaError {
          '{expected}' (MLflow 3.18). Upgrade it with `mlflow db upgrade <uri>` using MLflow 3.18, \
          or point --backend-store-uri at another database. Nothing was written."
     )]
-    WrongRevision { found: String, expected: &'static str },
+    WrongRevision {
+        found: String,
+        expected: &'static str,
+    },
     #[error(
         "the database holds tables ({tables}) but no MLflow `alembic_version` table: it is not an \
          MLflow tracking database. Point --backend-store-uri at an MLflow database or an empty \
@@ -32,7 +35,10 @@ pub enum SchemaError {
 
 /// Creates MLflow's schema on an empty database, or checks an existing one.
 /// Returns true when the schema was created.
-pub fn ensure_sqlite_schema(conn: &mut Connection, default_artifact_root: &str) -> Result<bool, SchemaError> {
+pub fn ensure_sqlite_schema(
+    conn: &mut Connection,
+    default_artifact_root: &str,
+) -> Result<bool, SchemaError> {
     let tables: Vec<String> = {
         let mut stmt = conn.prepare(
             "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name",
@@ -49,19 +55,27 @@ pub fn ensure_sqlite_schema(conn: &mut Connection, default_artifact_root: &str) 
         if tables.len() > 5 {
             shown.push("...");
         }
-        return Err(SchemaError::NotMlflow { tables: shown.join(", ") });
+        return Err(SchemaError::NotMlflow {
+            tables: shown.join(", "),
+        });
     }
     let found: Option<String> = conn
         .query_row("SELECT version_num FROM alembic_version", [], |r| r.get(0))
         .optional()?;
     let found = found.unwrap_or_else(|| "<none>".to_string());
     if found != MLFLOW_SCHEMA_REVISION {
-        return Err(SchemaError::WrongRevision { found, expected: MLFLOW_SCHEMA_REVISION });
+        return Err(SchemaError::WrongRevision {
+            found,
+            expected: MLFLOW_SCHEMA_REVISION,
+        });
     }
     Ok(false)
 }
 
-fn create_sqlite_schema(conn: &mut Connection, default_artifact_root: &str) -> Result<(), SchemaError> {
+fn create_sqlite_schema(
+    conn: &mut Connection,
+    default_artifact_root: &str,
+) -> Result<(), SchemaError> {
     let tx = conn.transaction()?;
     tx.execute_batch(SQLITE_DDL)?;
     tx.execute(
@@ -109,9 +123,14 @@ mod tests {
         let mut conn = Connection::open_in_memory()?;
         ensure_sqlite_schema(&mut conn, "/tmp/art")?;
         conn.execute("UPDATE alembic_version SET version_num = 'abc123'", [])?;
-        let err = ensure_sqlite_schema(&mut conn, "/tmp/art").err().map(|e| e.to_string());
+        let err = ensure_sqlite_schema(&mut conn, "/tmp/art")
+            .err()
+            .map(|e| e.to_string());
         let msg = err.unwrap_or_default();
-        assert!(msg.contains("'abc123'") && msg.contains(MLFLOW_SCHEMA_REVISION), "{msg}");
+        assert!(
+            msg.contains("'abc123'") && msg.contains(MLFLOW_SCHEMA_REVISION),
+            "{msg}"
+        );
         Ok(())
     }
 
@@ -119,8 +138,14 @@ mod tests {
     fn foreign_database_is_refused() -> Result<(), SchemaError> {
         let mut conn = Connection::open_in_memory()?;
         conn.execute("CREATE TABLE customers (id INTEGER)", [])?;
-        let msg = ensure_sqlite_schema(&mut conn, "/tmp/art").err().map(|e| e.to_string()).unwrap_or_default();
-        assert!(msg.contains("customers") && msg.contains("not an MLflow"), "{msg}");
+        let msg = ensure_sqlite_schema(&mut conn, "/tmp/art")
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(
+            msg.contains("customers") && msg.contains("not an MLflow"),
+            "{msg}"
+        );
         Ok(())
     }
 }

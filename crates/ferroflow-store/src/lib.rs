@@ -174,8 +174,7 @@ pub trait TrackingStore: Send + Sync + 'static {
     async fn rename_experiment(&self, experiment_id: &str, new_name: &str) -> StoreResult<()>;
     async fn delete_experiment(&self, experiment_id: &str) -> StoreResult<()>;
     async fn restore_experiment(&self, experiment_id: &str) -> StoreResult<()>;
-    async fn set_experiment_tag(&self, experiment_id: &str, tag: ExperimentTag)
-        -> StoreResult<()>;
+    async fn set_experiment_tag(&self, experiment_id: &str, tag: ExperimentTag) -> StoreResult<()>;
     async fn delete_experiment_tag(&self, experiment_id: &str, key: &str) -> StoreResult<()>;
 
     async fn create_run(&self, run: CreateRun) -> StoreResult<Run>;
@@ -201,18 +200,29 @@ pub trait TrackingStore: Send + Sync + 'static {
     async fn search_runs(&self, query: SearchRuns) -> StoreResult<Page<Run>>;
 
     async fn create_logged_model(&self, model: CreateLoggedModel) -> StoreResult<LoggedModel>;
-    async fn get_logged_model(&self, model_id: &str, allow_deleted: bool) -> StoreResult<LoggedModel>;
+    async fn get_logged_model(
+        &self,
+        model_id: &str,
+        allow_deleted: bool,
+    ) -> StoreResult<LoggedModel>;
     /// Sets the status (MLflow's stored integer) and returns the model.
     async fn finalize_logged_model(&self, model_id: &str, status: i64) -> StoreResult<LoggedModel>;
     async fn delete_logged_model(&self, model_id: &str) -> StoreResult<()>;
-    async fn set_logged_model_tags(&self, model_id: &str, tags: Vec<LoggedModelTag>) -> StoreResult<()>;
+    async fn set_logged_model_tags(
+        &self,
+        model_id: &str,
+        tags: Vec<LoggedModelTag>,
+    ) -> StoreResult<()>;
     async fn delete_logged_model_tag(&self, model_id: &str, key: &str) -> StoreResult<()>;
     async fn log_logged_model_params(
         &self,
         model_id: &str,
         params: Vec<LoggedModelParameter>,
     ) -> StoreResult<()>;
-    async fn search_logged_models(&self, query: SearchLoggedModels) -> StoreResult<Page<LoggedModel>>;
+    async fn search_logged_models(
+        &self,
+        query: SearchLoggedModels,
+    ) -> StoreResult<Page<LoggedModel>>;
 
     async fn get_metric_history(&self, query: MetricHistoryQuery) -> StoreResult<Page<Metric>>;
     /// Full histories of one key for several runs (the UI's bulk route).

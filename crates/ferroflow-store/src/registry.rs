@@ -37,19 +37,39 @@ pub trait RegistryStore: Send + Sync + 'static {
     ) -> StoreResult<RegisteredModel>;
     async fn get_registered_model(&self, name: &str) -> StoreResult<RegisteredModel>;
     /// Renames the model; its versions, tags and aliases follow.
-    async fn rename_registered_model(&self, name: &str, new_name: &str) -> StoreResult<RegisteredModel>;
-    async fn update_registered_model(&self, name: &str, description: Option<String>) -> StoreResult<RegisteredModel>;
+    async fn rename_registered_model(
+        &self,
+        name: &str,
+        new_name: &str,
+    ) -> StoreResult<RegisteredModel>;
+    async fn update_registered_model(
+        &self,
+        name: &str,
+        description: Option<String>,
+    ) -> StoreResult<RegisteredModel>;
     async fn delete_registered_model(&self, name: &str) -> StoreResult<()>;
-    async fn search_registered_models(&self, query: SearchRegistry) -> StoreResult<Page<RegisteredModel>>;
+    async fn search_registered_models(
+        &self,
+        query: SearchRegistry,
+    ) -> StoreResult<Page<RegisteredModel>>;
     async fn set_registered_model_tag(&self, name: &str, tag: RegistryTag) -> StoreResult<()>;
     async fn delete_registered_model_tag(&self, name: &str, key: &str) -> StoreResult<()>;
     /// The newest version in each of `stages` (all stages when empty).
-    async fn get_latest_versions(&self, name: &str, stages: Vec<String>) -> StoreResult<Vec<ModelVersion>>;
+    async fn get_latest_versions(
+        &self,
+        name: &str,
+        stages: Vec<String>,
+    ) -> StoreResult<Vec<ModelVersion>>;
 
     /// Assigns the next version number atomically: concurrent creations never share or skip one.
     async fn create_model_version(&self, version: CreateModelVersion) -> StoreResult<ModelVersion>;
     async fn get_model_version(&self, name: &str, version: i64) -> StoreResult<ModelVersion>;
-    async fn update_model_version(&self, name: &str, version: i64, description: Option<String>) -> StoreResult<ModelVersion>;
+    async fn update_model_version(
+        &self,
+        name: &str,
+        version: i64,
+        description: Option<String>,
+    ) -> StoreResult<ModelVersion>;
     /// `archive_existing`: other versions in the target stage move to Archived.
     async fn transition_model_version_stage(
         &self,
@@ -60,11 +80,31 @@ pub trait RegistryStore: Send + Sync + 'static {
     ) -> StoreResult<ModelVersion>;
     /// MLflow's soft delete: the row stays (stage `Deleted_Internal`, details redacted).
     async fn delete_model_version(&self, name: &str, version: i64) -> StoreResult<()>;
-    async fn search_model_versions(&self, query: SearchRegistry) -> StoreResult<Page<ModelVersion>>;
-    async fn set_model_version_tag(&self, name: &str, version: i64, tag: RegistryTag) -> StoreResult<()>;
-    async fn delete_model_version_tag(&self, name: &str, version: i64, key: &str) -> StoreResult<()>;
+    async fn search_model_versions(&self, query: SearchRegistry)
+        -> StoreResult<Page<ModelVersion>>;
+    async fn set_model_version_tag(
+        &self,
+        name: &str,
+        version: i64,
+        tag: RegistryTag,
+    ) -> StoreResult<()>;
+    async fn delete_model_version_tag(
+        &self,
+        name: &str,
+        version: i64,
+        key: &str,
+    ) -> StoreResult<()>;
 
-    async fn set_registered_model_alias(&self, name: &str, alias: &str, version: i64) -> StoreResult<()>;
+    async fn set_registered_model_alias(
+        &self,
+        name: &str,
+        alias: &str,
+        version: i64,
+    ) -> StoreResult<()>;
     async fn delete_registered_model_alias(&self, name: &str, alias: &str) -> StoreResult<()>;
-    async fn get_model_version_by_alias(&self, name: &str, alias: &str) -> StoreResult<ModelVersion>;
+    async fn get_model_version_by_alias(
+        &self,
+        name: &str,
+        alias: &str,
+    ) -> StoreResult<ModelVersion>;
 }

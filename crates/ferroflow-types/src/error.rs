@@ -84,7 +84,10 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        ApiError { code, message: message.into() }
+        ApiError {
+            code,
+            message: message.into(),
+        }
     }
     pub fn invalid_parameter(message: impl Into<String>) -> Self {
         Self::new(ErrorCode::InvalidParameterValue, message)
@@ -117,8 +120,11 @@ struct ErrorBody<'a> {
 impl ApiError {
     /// The JSON body MLflow clients parse.
     pub fn to_json(&self) -> String {
-        serde_json::to_string(&ErrorBody { error_code: self.code.as_str(), message: &self.message })
-            .unwrap_or_else(|_| String::from("{\"error_code\":\"INTERNAL_ERROR\"}"))
+        serde_json::to_string(&ErrorBody {
+            error_code: self.code.as_str(),
+            message: &self.message,
+        })
+        .unwrap_or_else(|_| String::from("{\"error_code\":\"INTERNAL_ERROR\"}"))
     }
 }
 

@@ -78,7 +78,10 @@ pub const ALL_STAGES: [&str; 4] = [STAGE_NONE, STAGE_STAGING, STAGE_PRODUCTION, 
 
 /// The canonical stage for a user's spelling (case-insensitive), if it is one.
 pub fn canonical_stage(stage: &str) -> Option<&'static str> {
-    ALL_STAGES.iter().copied().find(|s| s.eq_ignore_ascii_case(stage.trim()))
+    ALL_STAGES
+        .iter()
+        .copied()
+        .find(|s| s.eq_ignore_ascii_case(stage.trim()))
 }
 
 #[cfg(test)]

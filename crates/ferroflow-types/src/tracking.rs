@@ -266,7 +266,13 @@ mod tests {
 
     #[test]
     fn nan_metric_serializes_as_string() {
-        let m = Metric { key: "k".into(), value: f64::NAN, timestamp: 1, step: 0, ..Default::default() };
+        let m = Metric {
+            key: "k".into(),
+            value: f64::NAN,
+            timestamp: 1,
+            step: 0,
+            ..Default::default()
+        };
         assert_eq!(
             serde_json::to_string(&m).ok().as_deref(),
             Some(r#"{"key":"k","value":"NaN","timestamp":1,"step":0}"#)

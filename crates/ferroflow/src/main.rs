@@ -41,7 +41,11 @@ struct ServerArgs {
     help: Option<bool>,
 
     /// Where experiments, runs and the registry are stored: sqlite:///<path>.
-    #[arg(long, env = "MLFLOW_BACKEND_STORE_URI", default_value = "sqlite:///mlflow.db")]
+    #[arg(
+        long,
+        env = "MLFLOW_BACKEND_STORE_URI",
+        default_value = "sqlite:///mlflow.db"
+    )]
     backend_store_uri: String,
 
     /// Registry store URI; defaults to the backend store.
@@ -62,7 +66,11 @@ struct ServerArgs {
     no_serve_artifacts: bool,
 
     /// Where proxied artifacts are stored (local path or s3://, gs://, ... URI).
-    #[arg(long, env = "MLFLOW_ARTIFACTS_DESTINATION", default_value = "./mlartifacts")]
+    #[arg(
+        long,
+        env = "MLFLOW_ARTIFACTS_DESTINATION",
+        default_value = "./mlartifacts"
+    )]
     artifacts_destination: String,
 
     /// Serve only the artifact API, not tracking or the registry.
@@ -141,7 +149,11 @@ fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("FERROFLOW_LOG")
         .or_else(|_| tracing_subscriber::EnvFilter::try_from_default_env())
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_target(false).with_writer(std::io::stderr).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .with_writer(std::io::stderr)
+        .init();
 }
 
 /// Makes a local path absolute; URIs with a scheme are kept as they are.
@@ -153,10 +165,15 @@ fn resolve_local(root: &str) -> String {
     let abs = if path.is_absolute() {
         path.to_path_buf()
     } else {
-        std::env::current_dir().map(|d| d.join(path)).unwrap_or_else(|_| PathBuf::from(path))
+        std::env::current_dir()
+            .map(|d| d.join(path))
+            .unwrap_or_else(|_| PathBuf::from(path))
     };
     // Drop "." segments so logs and stored locations read /x/mlruns, not /x/./mlruns.
-    let clean: PathBuf = abs.components().filter(|c| !matches!(c, std::path::Component::CurDir)).collect();
+    let clean: PathBuf = abs
+        .components()
+        .filter(|c| !matches!(c, std::path::Component::CurDir))
+        .collect();
     clean.to_string_lossy().to_string()
 }
 
@@ -178,15 +195,26 @@ async fn run(args: ServerArgs) -> Result<(), String> {
             let store = tokio::task::spawn_blocking(move || SqliteStore::open(opts))
                 .await
                 .map_err(|e| format!("opening the database failed: {e}"))?
-                .map_err(|e| format!("cannot use backend store '{}' ({}): {e}", args.backend_store_uri, path.display()))?;
+                .map_err(|e| {
+                    format!(
+                        "cannot use backend store '{}' ({}): {e}",
+                        args.backend_store_uri,
+                        path.display()
+                    )
+                })?;
             let shown = std::fs::canonicalize(&path).unwrap_or(path);
-            tracing::info!("backend store: {} ({})", args.backend_store_uri, shown.display());
+            tracing::info!(
+                "backend store: {} ({})",
+                args.backend_store_uri,
+                shown.display()
+            );
             store
         }
     };
     let artifacts = if serve_artifacts || args.artifacts_only {
         let dest = resolve_local(&args.artifacts_destination);
-        let store = ArtifactStore::from_uri(&dest).map_err(|e| format!("cannot use --artifacts-destination '{dest}': {e}"))?;
+        let store = ArtifactStore::from_uri(&dest)
+            .map_err(|e| format!("cannot use --artifacts-destination '{dest}': {e}"))?;
         tracing::info!("proxied artifacts are stored in {}", store.root_uri());
         Some(store)
     } else {
@@ -196,13 +224,22 @@ async fn run(args: ServerArgs) -> Result<(), String> {
     let static_prefix = args
         .static_prefix
         .as_deref()
-        .map(|p| if p.starts_with('/') { p.to_string() } else { format!("/{p}") })
+        .map(|p| {
+            if p.starts_with('/') {
+                p.to_string()
+            } else {
+                format!("/{p}")
+            }
+        })
         .unwrap_or_default();
     // MLflow's MLFLOW_WEBHOOK_* variables (allowed schemes, private targets, retries, key).
     let webhook_options = ferroflow_server::webhooks::WebhookOptions::from_env()?;
     let state = AppState {
         registry: Arc::new(store.clone()),
-        webhooks: ferroflow_server::webhooks::WebhookDispatcher::new(Arc::new(store.clone()), webhook_options),
+        webhooks: ferroflow_server::webhooks::WebhookDispatcher::new(
+            Arc::new(store.clone()),
+            webhook_options,
+        ),
         webhook_store: Arc::new(store.clone()),
         store: Arc::new(store),
         artifacts,
@@ -218,9 +255,23 @@ async fn run(args: ServerArgs) -> Result<(), String> {
         .await
         .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
     let local = listener.local_addr().map_err(|e| e.to_string())?;
-    let host = if local.ip().is_unspecified() { "127.0.0.1".to_string() } else { local.ip().to_string() };
-    let url_host = if host.contains(':') { format!("[{host}]") } else { host };
-    tracing::info!("Ferroflow {} listening on http://{}:{}{}/", env!("CARGO_PKG_VERSION"), url_host, local.port(), static_prefix);
+    let host = if local.ip().is_unspecified() {
+        "127.0.0.1".to_string()
+    } else {
+        local.ip().to_string()
+    };
+    let url_host = if host.contains(':') {
+        format!("[{host}]")
+    } else {
+        host
+    };
+    tracing::info!(
+        "Ferroflow {} listening on http://{}:{}{}/",
+        env!("CARGO_PKG_VERSION"),
+        url_host,
+        local.port(),
+        static_prefix
+    );
     ferroflow_server::serve(listener, state, shutdown_signal())
         .await
         .map_err(|e| format!("server error: {e}"))?;

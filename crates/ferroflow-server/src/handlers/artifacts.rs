@@ -10,7 +10,9 @@ use axum::extract::{Path, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use ferroflow_artifacts::{guess_content_type, ArtifactError, ArtifactPath, ArtifactStore, FileInfo};
+use ferroflow_artifacts::{
+    guess_content_type, ArtifactError, ArtifactPath, ArtifactStore, FileInfo,
+};
 use ferroflow_types::{ApiError, ErrorCode};
 use futures::TryStreamExt;
 use serde_json::{json, Map, Value};
@@ -22,7 +24,9 @@ use crate::AppState;
 impl From<ArtifactError> for HandlerError {
     fn from(e: ArtifactError) -> Self {
         let code = match &e {
-            ArtifactError::InvalidPath(_) | ArtifactError::Body(_) => ErrorCode::InvalidParameterValue,
+            ArtifactError::InvalidPath(_) | ArtifactError::Body(_) => {
+                ErrorCode::InvalidParameterValue
+            }
             ArtifactError::NotFound(_) => ErrorCode::ResourceDoesNotExist,
             ArtifactError::Backend(_) | ArtifactError::Config(_) => {
                 tracing::error!(error = %e, "artifact storage error");
@@ -75,13 +79,24 @@ async fn file_response(store: &ArtifactStore, path: &ArtifactPath) -> HandlerRes
     let body = Body::from_stream(download.stream);
     let mut resp = (StatusCode::OK, body).into_response();
     let headers = resp.headers_mut();
-    headers.insert(header::CONTENT_TYPE, header::HeaderValue::from_static(content_type));
-    headers.insert(header::CONTENT_LENGTH, header::HeaderValue::from(download.size));
-    if let Ok(v) = header::HeaderValue::from_str(&content_disposition(path.file_name().unwrap_or("artifact"))) {
+    headers.insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static(content_type),
+    );
+    headers.insert(
+        header::CONTENT_LENGTH,
+        header::HeaderValue::from(download.size),
+    );
+    if let Ok(v) =
+        header::HeaderValue::from_str(&content_disposition(path.file_name().unwrap_or("artifact")))
+    {
         headers.insert(header::CONTENT_DISPOSITION, v);
     }
     // Never let a browser run an artifact as a page of this origin.
-    headers.insert(header::X_CONTENT_TYPE_OPTIONS, header::HeaderValue::from_static("nosniff"));
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        header::HeaderValue::from_static("nosniff"),
+    );
     Ok(resp)
 }
 
@@ -94,13 +109,25 @@ fn content_disposition(name: &str) -> String {
     }
     let ascii: String = name
         .chars()
-        .map(|c| if c.is_ascii() && !c.is_ascii_control() && c != '"' && c != '\\' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii() && !c.is_ascii_control() && c != '"' && c != '\\' {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect();
     let mut out = format!("attachment; filename=\"{ascii}\"");
     if !name.is_ascii() {
         let encoded: String = name
             .bytes()
-            .map(|b| if b.is_ascii_alphanumeric() || b"-._~".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") })
+            .map(|b| {
+                if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                    (b as char).to_string()
+                } else {
+                    format!("%{b:02X}")
+                }
+            })
             .collect();
         out.push_str(&format!("; filename*=UTF-8''{encoded}"));
     }
@@ -108,12 +135,20 @@ fn content_disposition(name: &str) -> String {
 }
 
 fn file_infos(files: &[FileInfo], prefix: &ArtifactPath, basename_only: bool) -> Vec<Value> {
-    let strip = if prefix.is_root() { String::new() } else { format!("{}/", prefix.as_str()) };
+    let strip = if prefix.is_root() {
+        String::new()
+    } else {
+        format!("{}/", prefix.as_str())
+    };
     files
         .iter()
         .map(|f| {
             let rel = f.path.strip_prefix(&strip).unwrap_or(&f.path);
-            let path = if basename_only { rel.rsplit('/').next().unwrap_or(rel) } else { rel };
+            let path = if basename_only {
+                rel.rsplit('/').next().unwrap_or(rel)
+            } else {
+                rel
+            };
             let mut m = Map::new();
             m.insert("path".into(), Value::String(path.to_string()));
             m.insert("is_dir".into(), Value::Bool(f.is_dir));
@@ -138,22 +173,39 @@ fn files_body(root_uri: Option<&str>, files: Vec<Value>) -> Json<Value> {
 
 // ---------------------------------------------------------------- proxied artifact service
 
-pub async fn download_artifact(State(app): State<AppState>, Path(path): Path<String>) -> HandlerResult<Response> {
+pub async fn download_artifact(
+    State(app): State<AppState>,
+    Path(path): Path<String>,
+) -> HandlerResult<Response> {
     let store = proxied(&app)?;
     let path = ArtifactPath::parse(&path)?;
     match file_response(store, &path).await {
         // A directory is a bad request for a download (as in MLflow); only a missing path is 404.
-        Err(e) if e.0.code == ErrorCode::ResourceDoesNotExist && store.is_dir(&path).await.unwrap_or(false) => Err(
-            ApiError::invalid_parameter(format!("'{}' is a directory; download its files one by one.", path.as_str())).into(),
-        ),
+        Err(e)
+            if e.0.code == ErrorCode::ResourceDoesNotExist
+                && store.is_dir(&path).await.unwrap_or(false) =>
+        {
+            Err(ApiError::invalid_parameter(format!(
+                "'{}' is a directory; download its files one by one.",
+                path.as_str()
+            ))
+            .into())
+        }
         other => other,
     }
 }
 
-pub async fn upload_artifact(State(app): State<AppState>, Path(path): Path<String>, body: Body) -> HandlerResult<Json<Value>> {
+pub async fn upload_artifact(
+    State(app): State<AppState>,
+    Path(path): Path<String>,
+    body: Body,
+) -> HandlerResult<Json<Value>> {
     let store = proxied(&app)?;
     if path.ends_with('/') {
-        return Err(ApiError::invalid_parameter(format!("'{path}' names a directory; an upload needs a file name.")).into());
+        return Err(ApiError::invalid_parameter(format!(
+            "'{path}' names a directory; an upload needs a file name."
+        ))
+        .into());
     }
     let path = ArtifactPath::parse(&path)?;
     let stream = body.into_data_stream().map_err(std::io::Error::other);
@@ -161,7 +213,10 @@ pub async fn upload_artifact(State(app): State<AppState>, Path(path): Path<Strin
     Ok(Json(json!({})))
 }
 
-pub async fn delete_artifact(State(app): State<AppState>, Path(path): Path<String>) -> HandlerResult<Json<Value>> {
+pub async fn delete_artifact(
+    State(app): State<AppState>,
+    Path(path): Path<String>,
+) -> HandlerResult<Json<Value>> {
     let store = proxied(&app)?;
     let path = ArtifactPath::parse(&path)?;
     store.delete(&path).await?;
@@ -169,7 +224,10 @@ pub async fn delete_artifact(State(app): State<AppState>, Path(path): Path<Strin
 }
 
 /// `GET .../mlflow-artifacts/artifacts?path=`: direct children, by base name.
-pub async fn list_proxied_artifacts(State(app): State<AppState>, params: Params) -> HandlerResult<Json<Value>> {
+pub async fn list_proxied_artifacts(
+    State(app): State<AppState>,
+    params: Params,
+) -> HandlerResult<Json<Value>> {
     let store = proxied(&app)?;
     let dir = relative_path(params.opt_str("path")?.as_deref())?;
     let files = store.list(&dir).await?;
@@ -178,7 +236,10 @@ pub async fn list_proxied_artifacts(State(app): State<AppState>, params: Params)
 
 /// Multipart uploads need presigned part URLs, which Ferroflow does not hand out; the
 /// client falls back to a plain streamed PUT when it sees NOT_IMPLEMENTED.
-pub async fn multipart_not_implemented(State(app): State<AppState>, Path(path): Path<String>) -> HandlerError {
+pub async fn multipart_not_implemented(
+    State(app): State<AppState>,
+    Path(path): Path<String>,
+) -> HandlerError {
     // The path is checked first, like on every other artifact route.
     if let Err(e) = proxied(&app) {
         return e.into();
@@ -195,17 +256,26 @@ pub async fn multipart_not_implemented(State(app): State<AppState>, Path(path): 
 // ---------------------------------------------------------------- tracking service reads
 
 /// `GET /mlflow/artifacts/list?run_id=&path=`: a run's artifacts, paths relative to its root.
-pub async fn list_run_artifacts(State(app): State<AppState>, params: Params) -> HandlerResult<Json<Value>> {
+pub async fn list_run_artifacts(
+    State(app): State<AppState>,
+    params: Params,
+) -> HandlerResult<Json<Value>> {
     let run_id = params.run_id()?;
     let rel = relative_path(params.opt_str("path")?.as_deref())?;
     let run = app.store.get_run(&run_id).await?;
     let (store, prefix) = resolve_root(&app, &run.info.artifact_uri)?;
     let files = store.list(&prefix.join(&rel)).await?;
-    Ok(files_body(Some(&run.info.artifact_uri), file_infos(&files, &prefix, false)))
+    Ok(files_body(
+        Some(&run.info.artifact_uri),
+        file_infos(&files, &prefix, false),
+    ))
 }
 
 /// `GET /get-artifact?run_id=&path=`: one file of a run.
-pub async fn get_run_artifact(State(app): State<AppState>, params: Params) -> HandlerResult<Response> {
+pub async fn get_run_artifact(
+    State(app): State<AppState>,
+    params: Params,
+) -> HandlerResult<Response> {
     let run_id = params.run_id()?;
     let rel = relative_path(params.opt_str("path")?.as_deref())?;
     if rel.is_root() {
@@ -217,7 +287,11 @@ pub async fn get_run_artifact(State(app): State<AppState>, params: Params) -> Ha
 }
 
 /// One file at `path` under the artifact URI `root` (a registry version's location).
-pub(crate) async fn serve_file_under(app: &AppState, root: &str, path: Option<&str>) -> HandlerResult<Response> {
+pub(crate) async fn serve_file_under(
+    app: &AppState,
+    root: &str,
+    path: Option<&str>,
+) -> HandlerResult<Response> {
     let rel = relative_path(path)?;
     if rel.is_root() {
         return Err(crate::params::missing("path").into());
@@ -236,7 +310,10 @@ pub async fn list_logged_model_artifacts(
     let model = app.store.get_logged_model(&model_id, false).await?;
     let (store, prefix) = resolve_root(&app, &model.info.artifact_uri)?;
     let files = store.list(&prefix.join(&rel)).await?;
-    Ok(files_body(Some(&model.info.artifact_uri), file_infos(&files, &prefix, false)))
+    Ok(files_body(
+        Some(&model.info.artifact_uri),
+        file_infos(&files, &prefix, false),
+    ))
 }
 
 /// `GET /ajax-api/.../logged-models/{id}/artifacts/files?artifact_file_path=`: one file.

@@ -4,7 +4,9 @@
 use axum::extract::{Path, State};
 use axum::Json;
 use ferroflow_store::{CreateLoggedModel, LoggedModelOrderBy, SearchLoggedModels};
-use ferroflow_types::tracking::{logged_model_status_from_wire, LoggedModelParameter, LoggedModelTag, ModelOutput};
+use ferroflow_types::tracking::{
+    logged_model_status_from_wire, LoggedModelParameter, LoggedModelTag, ModelOutput,
+};
 use ferroflow_types::ApiError;
 use serde_json::{json, Map, Value};
 
@@ -30,8 +32,13 @@ fn key_values(params: &Params, field: &str) -> Result<Vec<(String, String)>, Api
         .iter()
         .enumerate()
         .map(|(i, o)| {
-            let key = o.get("key").and_then(Value::as_str).filter(|s| !s.is_empty());
-            let key = key.ok_or_else(|| missing(&format!("{field}[{i}].key")))?.to_string();
+            let key = o
+                .get("key")
+                .and_then(Value::as_str)
+                .filter(|s| !s.is_empty());
+            let key = key
+                .ok_or_else(|| missing(&format!("{field}[{i}].key")))?
+                .to_string();
             let value = match o.get("value") {
                 None | Some(Value::Null) => String::new(),
                 Some(Value::String(s)) => s.clone(),
@@ -43,11 +50,17 @@ fn key_values(params: &Params, field: &str) -> Result<Vec<(String, String)>, Api
 }
 
 fn tags(params: &Params) -> Result<Vec<LoggedModelTag>, ApiError> {
-    Ok(key_values(params, "tags")?.into_iter().map(|(key, value)| LoggedModelTag { key, value }).collect())
+    Ok(key_values(params, "tags")?
+        .into_iter()
+        .map(|(key, value)| LoggedModelTag { key, value })
+        .collect())
 }
 
 fn model_params(params: &Params) -> Result<Vec<LoggedModelParameter>, ApiError> {
-    Ok(key_values(params, "params")?.into_iter().map(|(key, value)| LoggedModelParameter { key, value }).collect())
+    Ok(key_values(params, "params")?
+        .into_iter()
+        .map(|(key, value)| LoggedModelParameter { key, value })
+        .collect())
 }
 
 /// MLflow refuses names that would break `models:/` URIs or paths.
@@ -84,13 +97,21 @@ pub async fn create_logged_model(State(app): State<AppState>, params: Params) ->
     Ok(model_json(&model))
 }
 
-pub async fn get_logged_model(State(app): State<AppState>, Path(model_id): Path<String>, params: Params) -> JsonResult {
+pub async fn get_logged_model(
+    State(app): State<AppState>,
+    Path(model_id): Path<String>,
+    params: Params,
+) -> JsonResult {
     let allow_deleted = params.opt_bool("allow_deleted")?.unwrap_or(false);
     let model = app.store.get_logged_model(&model_id, allow_deleted).await?;
     Ok(model_json(&model))
 }
 
-pub async fn finalize_logged_model(State(app): State<AppState>, Path(model_id): Path<String>, params: Params) -> JsonResult {
+pub async fn finalize_logged_model(
+    State(app): State<AppState>,
+    Path(model_id): Path<String>,
+    params: Params,
+) -> JsonResult {
     let status = match params.get("status") {
         None => return Err(missing("status").into()),
         Some(v) => {
@@ -98,39 +119,80 @@ pub async fn finalize_logged_model(State(app): State<AppState>, Path(model_id): 
                 Value::String(s) => s.clone(),
                 other => other.to_string(),
             };
-            logged_model_status_from_wire(&text)
-                .ok_or_else(|| invalid_value("status", v, "expected a LoggedModelStatus such as LOGGED_MODEL_READY."))?
+            logged_model_status_from_wire(&text).ok_or_else(|| {
+                invalid_value(
+                    "status",
+                    v,
+                    "expected a LoggedModelStatus such as LOGGED_MODEL_READY.",
+                )
+            })?
         }
     };
     let model = app.store.finalize_logged_model(&model_id, status).await?;
     Ok(model_json(&model))
 }
 
-pub async fn delete_logged_model(State(app): State<AppState>, Path(model_id): Path<String>) -> JsonResult {
+pub async fn delete_logged_model(
+    State(app): State<AppState>,
+    Path(model_id): Path<String>,
+) -> JsonResult {
     app.store.delete_logged_model(&model_id).await?;
     Ok(Json(json!({})))
 }
 
-pub async fn set_logged_model_tags(State(app): State<AppState>, Path(model_id): Path<String>, params: Params) -> JsonResult {
-    app.store.set_logged_model_tags(&model_id, tags(&params)?).await?;
+pub async fn set_logged_model_tags(
+    State(app): State<AppState>,
+    Path(model_id): Path<String>,
+    params: Params,
+) -> JsonResult {
+    app.store
+        .set_logged_model_tags(&model_id, tags(&params)?)
+        .await?;
     Ok(Json(json!({})))
 }
 
-pub async fn delete_logged_model_tag(State(app): State<AppState>, Path((model_id, tag_key)): Path<(String, String)>) -> JsonResult {
-    app.store.delete_logged_model_tag(&model_id, &tag_key).await?;
+pub async fn delete_logged_model_tag(
+    State(app): State<AppState>,
+    Path((model_id, tag_key)): Path<(String, String)>,
+) -> JsonResult {
+    app.store
+        .delete_logged_model_tag(&model_id, &tag_key)
+        .await?;
     Ok(Json(json!({})))
 }
 
-pub async fn log_logged_model_params(State(app): State<AppState>, Path(model_id): Path<String>, params: Params) -> JsonResult {
-    app.store.log_logged_model_params(&model_id, model_params(&params)?).await?;
+pub async fn log_logged_model_params(
+    State(app): State<AppState>,
+    Path(model_id): Path<String>,
+    params: Params,
+) -> JsonResult {
+    app.store
+        .log_logged_model_params(&model_id, model_params(&params)?)
+        .await?;
     Ok(Json(json!({})))
 }
 
 fn order_by_entry(o: &Map<String, Value>, i: usize) -> Result<LoggedModelOrderBy, ApiError> {
-    let field = o.get("field_name").and_then(Value::as_str).filter(|s| !s.is_empty());
+    let field = o
+        .get("field_name")
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty());
     let field = field.ok_or_else(|| missing(&format!("order_by[{i}].field_name")))?;
-    let known = ["name", "model_id", "model_type", "status", "source_run_id", "creation_timestamp", "creation_time", "last_updated_timestamp", "last_updated_time"];
-    let valid = field.strip_prefix("metrics.").is_some_and(|m| !m.is_empty()) || known.contains(&field);
+    let known = [
+        "name",
+        "model_id",
+        "model_type",
+        "status",
+        "source_run_id",
+        "creation_timestamp",
+        "creation_time",
+        "last_updated_timestamp",
+        "last_updated_time",
+    ];
+    let valid = field
+        .strip_prefix("metrics.")
+        .is_some_and(|m| !m.is_empty())
+        || known.contains(&field);
     if !valid {
         return Err(ApiError::invalid_parameter(format!(
             "Invalid order by field name: {field}. Expected an attribute ({}) or metrics.<name>.",
@@ -138,7 +200,10 @@ fn order_by_entry(o: &Map<String, Value>, i: usize) -> Result<LoggedModelOrderBy
         )));
     }
     let ascending = o.get("ascending").and_then(Value::as_bool).unwrap_or(true);
-    Ok(LoggedModelOrderBy { field_name: field.to_string(), ascending })
+    Ok(LoggedModelOrderBy {
+        field_name: field.to_string(),
+        ascending,
+    })
 }
 
 pub async fn search_logged_models(State(app): State<AppState>, params: Params) -> JsonResult {
@@ -146,7 +211,9 @@ pub async fn search_logged_models(State(app): State<AppState>, params: Params) -
     if experiment_ids.is_empty() {
         return Err(missing("experiment_ids").into());
     }
-    let filter = ferroflow_search::parse_logged_model_filter(&params.opt_str("filter")?.unwrap_or_default())?;
+    let filter = ferroflow_search::parse_logged_model_filter(
+        &params.opt_str("filter")?.unwrap_or_default(),
+    )?;
     let order_by = params
         .objects("order_by")?
         .iter()
@@ -158,13 +225,21 @@ pub async fn search_logged_models(State(app): State<AppState>, params: Params) -
         Some(v) => match value_as_i64(v) {
             Some(0) => SEARCH_LOGGED_MODELS_DEFAULT_MAX_RESULTS,
             Some(n) if n > 0 => n.min(ferroflow_types::limits::SEARCH_MAX_RESULTS_THRESHOLD),
-            _ => return Err(invalid_value("max_results", v, "expected a positive integer.").into()),
+            _ => {
+                return Err(invalid_value("max_results", v, "expected a positive integer.").into())
+            }
         },
     };
     let offset = parse_page_token(params.opt_str("page_token")?.as_deref())?;
     let page = app
         .store
-        .search_logged_models(SearchLoggedModels { experiment_ids, filter, order_by, max_results, offset })
+        .search_logged_models(SearchLoggedModels {
+            experiment_ids,
+            filter,
+            order_by,
+            max_results,
+            offset,
+        })
         .await?;
     Ok(list_response("models", &page.items, page.next_page_token))
 }
@@ -179,8 +254,13 @@ pub async fn log_outputs(State(app): State<AppState>, params: Params) -> JsonRes
         .iter()
         .enumerate()
         .map(|(i, m)| {
-            let model_id = m.get("model_id").and_then(Value::as_str).filter(|s| !s.is_empty());
-            let model_id = model_id.ok_or_else(|| missing(&format!("models[{i}].model_id")))?.to_string();
+            let model_id = m
+                .get("model_id")
+                .and_then(Value::as_str)
+                .filter(|s| !s.is_empty());
+            let model_id = model_id
+                .ok_or_else(|| missing(&format!("models[{i}].model_id")))?
+                .to_string();
             let step = m.get("step").and_then(value_as_i64).unwrap_or(0);
             Ok(ModelOutput { model_id, step })
         })
@@ -194,7 +274,9 @@ pub async fn log_model(State(app): State<AppState>, params: Params) -> JsonResul
     let run_id = params.run_id()?;
     let model_json = params.req_str("model_json")?;
     let model: Value = serde_json::from_str(&model_json).map_err(|_| {
-        ApiError::invalid_parameter(format!("Malformed model info. \n {model_json} \n is not a valid JSON."))
+        ApiError::invalid_parameter(format!(
+            "Malformed model info. \n {model_json} \n is not a valid JSON."
+        ))
     })?;
     let mut absent: Vec<&str> = ["artifact_path", "flavors", "utc_time_created", "run_id"]
         .into_iter()
@@ -204,7 +286,11 @@ pub async fn log_model(State(app): State<AppState>, params: Params) -> JsonResul
         absent.sort_unstable();
         return Err(ApiError::invalid_parameter(format!(
             "Model json is missing mandatory fields: {{{}}}",
-            absent.iter().map(|k| format!("'{k}'")).collect::<Vec<_>>().join(", ")
+            absent
+                .iter()
+                .map(|k| format!("'{k}'"))
+                .collect::<Vec<_>>()
+                .join(", ")
         ))
         .into());
     }
@@ -220,13 +306,20 @@ pub async fn log_model(State(app): State<AppState>, params: Params) -> JsonResul
     if let Some(Value::Object(all)) = model.get("flavors") {
         for (name, conf) in all {
             let conf = match conf {
-                Value::Object(c) => Value::Object(c.iter().filter(|(k, _)| *k != "config").map(|(k, v)| (k.clone(), v.clone())).collect()),
+                Value::Object(c) => Value::Object(
+                    c.iter()
+                        .filter(|(k, _)| *k != "config")
+                        .map(|(k, v)| (k.clone(), v.clone()))
+                        .collect(),
+                ),
                 other => other.clone(),
             };
             flavors.insert(name.clone(), conf);
         }
     }
     entry.insert("flavors".into(), Value::Object(flavors));
-    app.store.record_logged_model(&run_id, Value::Object(entry).to_string()).await?;
+    app.store
+        .record_logged_model(&run_id, Value::Object(entry).to_string())
+        .await?;
     Ok(Json(json!({})))
 }

@@ -7,7 +7,9 @@ use axum::response::Response;
 use axum::Json;
 use ferroflow_store::registry::{CreateModelVersion, SearchRegistry};
 use ferroflow_types::limits::MAX_ENTITY_KEY_LENGTH;
-use ferroflow_types::registry::{canonical_stage, ModelVersion, RegistryTag, ALL_STAGES, STAGE_PRODUCTION, STAGE_STAGING};
+use ferroflow_types::registry::{
+    canonical_stage, ModelVersion, RegistryTag, ALL_STAGES, STAGE_PRODUCTION, STAGE_STAGING,
+};
 use ferroflow_types::tracking::LoggedModelTag;
 use ferroflow_types::ApiError;
 use serde_json::{json, Map, Value};
@@ -66,8 +68,13 @@ fn version(params: &Params) -> Result<i64, ApiError> {
         Some(v) => v,
     };
     value_as_i64(raw).ok_or_else(|| {
-        let shown = raw.as_str().map(str::to_string).unwrap_or_else(|| raw.to_string());
-        ApiError::invalid_parameter(format!("Parameter 'version' must be an integer, got '{shown}'."))
+        let shown = raw
+            .as_str()
+            .map(str::to_string)
+            .unwrap_or_else(|| raw.to_string());
+        ApiError::invalid_parameter(format!(
+            "Parameter 'version' must be an integer, got '{shown}'."
+        ))
     })
 }
 
@@ -85,8 +92,16 @@ fn registry_tags(params: &Params) -> Result<Vec<RegistryTag>, ApiError> {
         .objects("tags")?
         .iter()
         .map(|t| {
-            let key = t.get("key").and_then(Value::as_str).unwrap_or_default().to_string();
-            let value = t.get("value").and_then(Value::as_str).unwrap_or_default().to_string();
+            let key = t
+                .get("key")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string();
+            let value = t
+                .get("value")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string();
             validate_registry_tag(&key, &value)?;
             Ok(RegistryTag { key, value })
         })
@@ -94,8 +109,13 @@ fn registry_tags(params: &Params) -> Result<Vec<RegistryTag>, ApiError> {
 }
 
 fn validate_alias(alias: Option<String>) -> Result<String, ApiError> {
-    let alias = alias.filter(|a| !a.is_empty()).ok_or_else(|| ApiError::invalid_parameter("Registered model alias name cannot be empty."))?;
-    if !alias.chars().all(|c| c.is_alphanumeric() || c == '_' || c == '-') {
+    let alias = alias.filter(|a| !a.is_empty()).ok_or_else(|| {
+        ApiError::invalid_parameter("Registered model alias name cannot be empty.")
+    })?;
+    if !alias
+        .chars()
+        .all(|c| c.is_alphanumeric() || c == '_' || c == '-')
+    {
         return Err(ApiError::invalid_parameter(format!(
             "Invalid alias name: '{alias}'. Names may only contain alphanumerics, underscores (_), and dashes (-)."
         )));
@@ -106,11 +126,18 @@ fn validate_alias(alias: Option<String>) -> Result<String, ApiError> {
 
 fn reject_reserved_alias(alias: &str) -> Result<(), ApiError> {
     if alias.eq_ignore_ascii_case("latest") {
-        return Err(ApiError::invalid_parameter("'latest' alias name (case insensitive) is reserved."));
+        return Err(ApiError::invalid_parameter(
+            "'latest' alias name (case insensitive) is reserved.",
+        ));
     }
     let mut chars = alias.chars();
-    if matches!(chars.next(), Some('v' | 'V')) && alias.len() > 1 && chars.all(|c| c.is_ascii_digit()) {
-        return Err(ApiError::invalid_parameter(format!("Version alias name '{alias}' is reserved.")));
+    if matches!(chars.next(), Some('v' | 'V'))
+        && alias.len() > 1
+        && chars.all(|c| c.is_ascii_digit())
+    {
+        return Err(ApiError::invalid_parameter(format!(
+            "Version alias name '{alias}' is reserved."
+        )));
     }
     Ok(())
 }
@@ -149,7 +176,10 @@ pub async fn create_registered_model(State(app): State<AppState>, params: Params
     let name = model_name(&params)?;
     let tags = registry_tags(&params)?;
     let description = params.opt_str("description")?;
-    let model = app.registry.create_registered_model(&name, tags, description).await?;
+    let model = app
+        .registry
+        .create_registered_model(&name, tags, description)
+        .await?;
     app.webhooks.emit("registered_model", "created", json!({
         "name": model.name,
         "tags": model.tags.iter().map(|t| (t.key.clone(), Value::String(t.value.clone()))).collect::<Map<String, Value>>(),
@@ -167,14 +197,20 @@ pub async fn get_registered_model(State(app): State<AppState>, params: Params) -
 pub async fn rename_registered_model(State(app): State<AppState>, params: Params) -> JsonResult {
     let name = model_name(&params)?;
     let new_name = validate_model_name(params.opt_str("new_name")?, "new_name")?;
-    let model = app.registry.rename_registered_model(&name, &new_name).await?;
+    let model = app
+        .registry
+        .rename_registered_model(&name, &new_name)
+        .await?;
     Ok(Json(json!({ "registered_model": to_json(&model) })))
 }
 
 pub async fn update_registered_model(State(app): State<AppState>, params: Params) -> JsonResult {
     let name = model_name(&params)?;
     let description = params.opt_str("description")?;
-    let model = app.registry.update_registered_model(&name, description).await?;
+    let model = app
+        .registry
+        .update_registered_model(&name, description)
+        .await?;
     Ok(Json(json!({ "registered_model": to_json(&model) })))
 }
 
@@ -185,12 +221,31 @@ pub async fn delete_registered_model(State(app): State<AppState>, params: Params
 }
 
 pub async fn search_registered_models(State(app): State<AppState>, params: Params) -> JsonResult {
-    let max_results = max_results(&params, SEARCH_REGISTERED_MODELS_DEFAULT, SEARCH_REGISTERED_MODELS_MAX)?;
-    let filter = ferroflow_search::parse_registered_model_filter(&params.opt_str("filter")?.unwrap_or_default())?;
-    let order_by = ferroflow_search::parse_registered_model_order_by(&params.str_list("order_by")?)?;
+    let max_results = max_results(
+        &params,
+        SEARCH_REGISTERED_MODELS_DEFAULT,
+        SEARCH_REGISTERED_MODELS_MAX,
+    )?;
+    let filter = ferroflow_search::parse_registered_model_filter(
+        &params.opt_str("filter")?.unwrap_or_default(),
+    )?;
+    let order_by =
+        ferroflow_search::parse_registered_model_order_by(&params.str_list("order_by")?)?;
     let offset = parse_page_token(params.opt_str("page_token")?.as_deref())?;
-    let page = app.registry.search_registered_models(SearchRegistry { filter, order_by, max_results, offset }).await?;
-    Ok(list_response("registered_models", &page.items, page.next_page_token))
+    let page = app
+        .registry
+        .search_registered_models(SearchRegistry {
+            filter,
+            order_by,
+            max_results,
+            offset,
+        })
+        .await?;
+    Ok(list_response(
+        "registered_models",
+        &page.items,
+        page.next_page_token,
+    ))
 }
 
 pub async fn set_registered_model_tag(State(app): State<AppState>, params: Params) -> JsonResult {
@@ -198,14 +253,21 @@ pub async fn set_registered_model_tag(State(app): State<AppState>, params: Param
     let key = params.req_str("key")?;
     let value = params.opt_str("value")?.unwrap_or_default();
     validate_registry_tag(&key, &value)?;
-    app.registry.set_registered_model_tag(&name, RegistryTag { key, value }).await?;
+    app.registry
+        .set_registered_model_tag(&name, RegistryTag { key, value })
+        .await?;
     Ok(Json(json!({})))
 }
 
-pub async fn delete_registered_model_tag(State(app): State<AppState>, params: Params) -> JsonResult {
+pub async fn delete_registered_model_tag(
+    State(app): State<AppState>,
+    params: Params,
+) -> JsonResult {
     let name = model_name(&params)?;
     let key = params.req_str("key")?;
-    app.registry.delete_registered_model_tag(&name, &key).await?;
+    app.registry
+        .delete_registered_model_tag(&name, &key)
+        .await?;
     Ok(Json(json!({})))
 }
 
@@ -248,7 +310,11 @@ pub async fn create_model_version(State(app): State<AppState>, params: Params) -
     } else {
         resolve_source(
             &app,
-            SourceLineage { source, run_id: params.opt_str("run_id")?, model_id: params.opt_str("model_id")? },
+            SourceLineage {
+                source,
+                run_id: params.opt_str("run_id")?,
+                model_id: params.opt_str("model_id")?,
+            },
         )
         .await?
     };
@@ -281,7 +347,9 @@ pub async fn create_model_version(State(app): State<AppState>, params: Params) -
 /// Appends `{"name", "version"}` to the logged model's `mlflow.modelVersions` tag, as MLflow
 /// does after registering from a logged model. Best effort: the version already exists.
 async fn link_logged_model(app: &AppState, model_id: &str, name: &str, version: &str) {
-    let Ok(model) = app.store.get_logged_model(model_id, true).await else { return };
+    let Ok(model) = app.store.get_logged_model(model_id, true).await else {
+        return;
+    };
     let entry = json!({ "name": name, "version": version.parse::<i64>().map(Value::from).unwrap_or(Value::from(version)) });
     let mut list: Vec<Value> = model
         .info
@@ -293,7 +361,10 @@ async fn link_logged_model(app: &AppState, model_id: &str, name: &str, version: 
     if !list.contains(&entry) {
         list.push(entry);
     }
-    let tag = LoggedModelTag { key: MODEL_VERSIONS_TAG.into(), value: Value::Array(list).to_string() };
+    let tag = LoggedModelTag {
+        key: MODEL_VERSIONS_TAG.into(),
+        value: Value::Array(list).to_string(),
+    };
     if let Err(e) = app.store.set_logged_model_tags(model_id, vec![tag]).await {
         tracing::warn!(%model_id, error = %e, "could not link the logged model to its registry version");
     }
@@ -301,52 +372,97 @@ async fn link_logged_model(app: &AppState, model_id: &str, name: &str, version: 
 
 pub async fn get_model_version(State(app): State<AppState>, params: Params) -> JsonResult {
     let name = model_name(&params)?;
-    let v = app.registry.get_model_version(&name, version(&params)?).await?;
+    let v = app
+        .registry
+        .get_model_version(&name, version(&params)?)
+        .await?;
     Ok(model_version_json(&v))
 }
 
 pub async fn update_model_version(State(app): State<AppState>, params: Params) -> JsonResult {
     let name = model_name(&params)?;
     let version = version(&params)?;
-    let v = app.registry.update_model_version(&name, version, params.opt_str("description")?).await?;
+    let v = app
+        .registry
+        .update_model_version(&name, version, params.opt_str("description")?)
+        .await?;
     Ok(model_version_json(&v))
 }
 
-pub async fn transition_model_version_stage(State(app): State<AppState>, params: Params) -> JsonResult {
+pub async fn transition_model_version_stage(
+    State(app): State<AppState>,
+    params: Params,
+) -> JsonResult {
     let name = model_name(&params)?;
     let version = version(&params)?;
     let raw_stage = params.req_str("stage")?;
     let target = stage(&raw_stage)?;
-    let archive = params.opt_bool("archive_existing_versions")?.unwrap_or(false);
+    let archive = params
+        .opt_bool("archive_existing_versions")?
+        .unwrap_or(false);
     if archive && target != STAGE_STAGING && target != STAGE_PRODUCTION {
         return Err(ApiError::invalid_parameter(format!(
             "Model version transition cannot archive existing model versions because '{raw_stage}' is not an Active stage. Valid stages are ['Staging', 'Production']"
         ))
         .into());
     }
-    let v = app.registry.transition_model_version_stage(&name, version, target, archive).await?;
+    let v = app
+        .registry
+        .transition_model_version_stage(&name, version, target, archive)
+        .await?;
     Ok(model_version_json(&v))
 }
 
 pub async fn delete_model_version(State(app): State<AppState>, params: Params) -> JsonResult {
     let name = model_name(&params)?;
-    app.registry.delete_model_version(&name, version(&params)?).await?;
+    app.registry
+        .delete_model_version(&name, version(&params)?)
+        .await?;
     Ok(Json(json!({})))
 }
 
 pub async fn search_model_versions(State(app): State<AppState>, params: Params) -> JsonResult {
-    let max_results = max_results(&params, SEARCH_MODEL_VERSIONS_DEFAULT, SEARCH_MODEL_VERSIONS_MAX)?;
-    let filter = ferroflow_search::parse_model_version_filter(&params.opt_str("filter")?.unwrap_or_default())?;
+    let max_results = max_results(
+        &params,
+        SEARCH_MODEL_VERSIONS_DEFAULT,
+        SEARCH_MODEL_VERSIONS_MAX,
+    )?;
+    let filter = ferroflow_search::parse_model_version_filter(
+        &params.opt_str("filter")?.unwrap_or_default(),
+    )?;
     let order_by = ferroflow_search::parse_model_version_order_by(&params.str_list("order_by")?)?;
     let offset = parse_page_token(params.opt_str("page_token")?.as_deref())?;
-    let page = app.registry.search_model_versions(SearchRegistry { filter, order_by, max_results, offset }).await?;
-    Ok(list_response("model_versions", &page.items, page.next_page_token))
+    let page = app
+        .registry
+        .search_model_versions(SearchRegistry {
+            filter,
+            order_by,
+            max_results,
+            offset,
+        })
+        .await?;
+    Ok(list_response(
+        "model_versions",
+        &page.items,
+        page.next_page_token,
+    ))
 }
 
-pub async fn get_model_version_download_uri(State(app): State<AppState>, params: Params) -> JsonResult {
+pub async fn get_model_version_download_uri(
+    State(app): State<AppState>,
+    params: Params,
+) -> JsonResult {
     let name = model_name(&params)?;
-    let v = app.registry.get_model_version(&name, version(&params)?).await?;
-    let uri = v.storage_location.clone().filter(|s| !s.is_empty()).or(v.source.clone()).unwrap_or_default();
+    let v = app
+        .registry
+        .get_model_version(&name, version(&params)?)
+        .await?;
+    let uri = v
+        .storage_location
+        .clone()
+        .filter(|s| !s.is_empty())
+        .or(v.source.clone())
+        .unwrap_or_default();
     Ok(Json(json!({ "artifact_uri": uri })))
 }
 
@@ -356,8 +472,21 @@ pub async fn set_model_version_tag(State(app): State<AppState>, params: Params) 
     let key = params.req_str("key")?;
     let value = params.opt_str("value")?.unwrap_or_default();
     validate_registry_tag(&key, &value)?;
-    app.registry.set_model_version_tag(&name, version, RegistryTag { key: key.clone(), value: value.clone() }).await?;
-    app.webhooks.emit("model_version_tag", "set", json!({ "name": name, "version": version.to_string(), "key": key, "value": value }));
+    app.registry
+        .set_model_version_tag(
+            &name,
+            version,
+            RegistryTag {
+                key: key.clone(),
+                value: value.clone(),
+            },
+        )
+        .await?;
+    app.webhooks.emit(
+        "model_version_tag",
+        "set",
+        json!({ "name": name, "version": version.to_string(), "key": key, "value": value }),
+    );
     Ok(Json(json!({})))
 }
 
@@ -365,16 +494,33 @@ pub async fn delete_model_version_tag(State(app): State<AppState>, params: Param
     let name = model_name(&params)?;
     let version = version(&params)?;
     let key = params.req_str("key")?;
-    app.registry.delete_model_version_tag(&name, version, &key).await?;
-    app.webhooks.emit("model_version_tag", "deleted", json!({ "name": name, "version": version.to_string(), "key": key }));
+    app.registry
+        .delete_model_version_tag(&name, version, &key)
+        .await?;
+    app.webhooks.emit(
+        "model_version_tag",
+        "deleted",
+        json!({ "name": name, "version": version.to_string(), "key": key }),
+    );
     Ok(Json(json!({})))
 }
 
 /// `/model-versions/get-artifact?name=&version=&path=`: one file of a registered version.
-pub async fn get_model_version_artifact(State(app): State<AppState>, params: Params) -> HandlerResult<Response> {
+pub async fn get_model_version_artifact(
+    State(app): State<AppState>,
+    params: Params,
+) -> HandlerResult<Response> {
     let name = model_name(&params)?;
-    let v = app.registry.get_model_version(&name, version(&params)?).await?;
-    let uri = v.storage_location.clone().filter(|s| !s.is_empty()).or(v.source.clone()).unwrap_or_default();
+    let v = app
+        .registry
+        .get_model_version(&name, version(&params)?)
+        .await?;
+    let uri = v
+        .storage_location
+        .clone()
+        .filter(|s| !s.is_empty())
+        .or(v.source.clone())
+        .unwrap_or_default();
     super::artifacts::serve_file_under(&app, &uri, params.opt_str("path")?.as_deref()).await
 }
 
@@ -385,23 +531,41 @@ pub async fn set_registered_model_alias(State(app): State<AppState>, params: Par
     let alias = validate_alias(params.opt_str("alias")?)?;
     reject_reserved_alias(&alias)?;
     let version = version(&params)?;
-    app.registry.set_registered_model_alias(&name, &alias, version).await?;
-    app.webhooks.emit("model_version_alias", "created", json!({ "name": name, "alias": alias, "version": version.to_string() }));
+    app.registry
+        .set_registered_model_alias(&name, &alias, version)
+        .await?;
+    app.webhooks.emit(
+        "model_version_alias",
+        "created",
+        json!({ "name": name, "alias": alias, "version": version.to_string() }),
+    );
     Ok(Json(json!({})))
 }
 
-pub async fn delete_registered_model_alias(State(app): State<AppState>, params: Params) -> JsonResult {
+pub async fn delete_registered_model_alias(
+    State(app): State<AppState>,
+    params: Params,
+) -> JsonResult {
     let name = model_name(&params)?;
     let alias = validate_alias(params.opt_str("alias")?)?;
-    app.registry.delete_registered_model_alias(&name, &alias).await?;
-    app.webhooks.emit("model_version_alias", "deleted", json!({ "name": name, "alias": alias }));
+    app.registry
+        .delete_registered_model_alias(&name, &alias)
+        .await?;
+    app.webhooks.emit(
+        "model_version_alias",
+        "deleted",
+        json!({ "name": name, "alias": alias }),
+    );
     Ok(Json(json!({})))
 }
 
 pub async fn get_model_version_by_alias(State(app): State<AppState>, params: Params) -> JsonResult {
     let name = model_name(&params)?;
     let alias = validate_alias(params.opt_str("alias")?)?;
-    let v = app.registry.get_model_version_by_alias(&name, &alias).await?;
+    let v = app
+        .registry
+        .get_model_version_by_alias(&name, &alias)
+        .await?;
     Ok(model_version_json(&v))
 }
 

@@ -47,7 +47,10 @@ fn percent_decode_once(s: &str) -> String {
     let mut i = 0;
     while i < bytes.len() {
         if bytes[i] == b'%' && i + 2 < bytes.len() {
-            if let Some(b) = std::str::from_utf8(&bytes[i + 1..i + 3]).ok().and_then(|h| u8::from_str_radix(h, 16).ok()) {
+            if let Some(b) = std::str::from_utf8(&bytes[i + 1..i + 3])
+                .ok()
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+            {
                 out.push(b);
                 i += 3;
                 continue;
@@ -85,7 +88,11 @@ fn reject_relative_references(source: &str) -> Result<(), HandlerError> {
 fn scheme(uri: &str) -> Option<&str> {
     let (scheme, _) = uri.split_once(':')?;
     // A Windows drive letter ("C:") is a path, not a scheme.
-    (scheme.len() > 1 && scheme.chars().all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))).then_some(scheme)
+    (scheme.len() > 1
+        && scheme
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c)))
+    .then_some(scheme)
 }
 
 /// `(authority, path segments)` of a URI, path normalized (empty and `.` segments dropped).
@@ -102,14 +109,21 @@ fn uri_parts(uri: &str) -> (String, String, Vec<String>) {
         },
         None => (String::new(), rest),
     };
-    let segments = path.split('/').filter(|s| !s.is_empty() && *s != ".").map(str::to_string).collect();
+    let segments = path
+        .split('/')
+        .filter(|s| !s.is_empty() && *s != ".")
+        .map(str::to_string)
+        .collect();
     (scheme_part, authority, segments)
 }
 
 fn within_root(source: &str, root: &str) -> bool {
     let (s_scheme, s_auth, s_parts) = uri_parts(source);
     let (r_scheme, r_auth, r_parts) = uri_parts(root);
-    let same_authority = s_auth == r_auth || (s_scheme == "file" && (s_auth.is_empty() || s_auth == "localhost") && r_auth.is_empty());
+    let same_authority = s_auth == r_auth
+        || (s_scheme == "file"
+            && (s_auth.is_empty() || s_auth == "localhost")
+            && r_auth.is_empty());
     s_scheme == r_scheme && same_authority && !r_parts.is_empty() && s_parts.starts_with(&r_parts)
 }
 
@@ -133,7 +147,10 @@ fn is_proxied_artifact_source(source: &str) -> bool {
 /// `models:/...` parsed as MLflow does: a model id, or a name with version/stage/alias.
 enum ModelsUri {
     ModelId(String),
-    Named { name: String, version: Option<String> },
+    Named {
+        name: String,
+        version: Option<String>,
+    },
 }
 
 fn parse_models_uri(source: &str) -> Option<ModelsUri> {
@@ -145,17 +162,26 @@ fn parse_models_uri(source: &str) -> Option<ModelsUri> {
     let parts: Vec<&str> = path.split('/').collect();
     match parts.as_slice() {
         [one] if !one.is_empty() && !one.contains('@') => Some(ModelsUri::ModelId(one.to_string())),
-        [one] => one.rsplit_once('@').map(|(name, _)| ModelsUri::Named { name: name.to_string(), version: None }),
+        [one] => one.rsplit_once('@').map(|(name, _)| ModelsUri::Named {
+            name: name.to_string(),
+            version: None,
+        }),
         [name, suffix] if !name.is_empty() && !suffix.is_empty() => Some(ModelsUri::Named {
             name: name.to_string(),
-            version: suffix.chars().all(|c| c.is_ascii_digit()).then(|| suffix.to_string()),
+            version: suffix
+                .chars()
+                .all(|c| c.is_ascii_digit())
+                .then(|| suffix.to_string()),
         }),
         _ => None,
     }
 }
 
 /// Checks the origin and works out where the files are.
-pub async fn resolve_source(app: &AppState, req: SourceLineage) -> Result<ResolvedSource, HandlerError> {
+pub async fn resolve_source(
+    app: &AppState,
+    req: SourceLineage,
+) -> Result<ResolvedSource, HandlerError> {
     let source = req.source;
     let mut run_id = req.run_id.filter(|s| !s.is_empty());
     let mut model_id = req.model_id.filter(|s| !s.is_empty());
@@ -206,7 +232,12 @@ pub async fn resolve_source(app: &AppState, req: SourceLineage) -> Result<Resolv
                 });
             }
         }
-        return Ok(ResolvedSource { source, storage_location, run_id, model_id });
+        return Ok(ResolvedSource {
+            source,
+            storage_location,
+            run_id,
+            model_id,
+        });
     }
 
     reject_relative_references(&source)?;
@@ -224,7 +255,9 @@ pub async fn resolve_source(app: &AppState, req: SourceLineage) -> Result<Resolv
     };
 
     if is_local(&source) {
-        let ok = root.as_deref().is_some_and(|r| is_local(r) && within_root(&source, r));
+        let ok = root
+            .as_deref()
+            .is_some_and(|r| is_local(r) && within_root(&source, r));
         if !ok {
             return Err(invalid(format!(
                 "Invalid model version source: '{source}'. To use a local path as a model version source, the {id_name} request parameter has to be specified and the local path has to be contained within the artifact directory of the run specified by the {id_name}."
@@ -239,10 +272,17 @@ pub async fn resolve_source(app: &AppState, req: SourceLineage) -> Result<Resolv
         if model_id.is_some() || run_id.as_deref() != Some(source_run) {
             return Err(must_identify(&source, id_name));
         }
-    } else if is_proxied_artifact_source(&source) && !root.as_deref().is_some_and(|r| within_root(&source, r)) {
+    } else if is_proxied_artifact_source(&source)
+        && !root.as_deref().is_some_and(|r| within_root(&source, r))
+    {
         return Err(must_identify(&source, id_name));
     }
-    Ok(ResolvedSource { source, storage_location, run_id, model_id })
+    Ok(ResolvedSource {
+        source,
+        storage_location,
+        run_id,
+        model_id,
+    })
 }
 
 #[cfg(test)]
@@ -265,18 +305,34 @@ mod tests {
 
     #[test]
     fn within_root_compares_segments_not_prefixes() {
-        assert!(within_root("mlflow-artifacts:/1/abc/artifacts/model", "mlflow-artifacts:/1/abc/artifacts"));
-        assert!(!within_root("mlflow-artifacts:/1/abcd/artifacts", "mlflow-artifacts:/1/abc"));
-        assert!(within_root("/tmp/runs/1/x/artifacts/m", "/tmp/runs/1/x/artifacts"));
+        assert!(within_root(
+            "mlflow-artifacts:/1/abc/artifacts/model",
+            "mlflow-artifacts:/1/abc/artifacts"
+        ));
+        assert!(!within_root(
+            "mlflow-artifacts:/1/abcd/artifacts",
+            "mlflow-artifacts:/1/abc"
+        ));
+        assert!(within_root(
+            "/tmp/runs/1/x/artifacts/m",
+            "/tmp/runs/1/x/artifacts"
+        ));
         assert!(within_root("file:///tmp/r/a/m", "/tmp/r/a"));
         assert!(!within_root("/etc/passwd", "/tmp/r/a"));
     }
 
     #[test]
     fn models_uris_parse_like_mlflow() {
-        assert!(matches!(parse_models_uri("models:/m-123"), Some(ModelsUri::ModelId(id)) if id == "m-123"));
-        assert!(matches!(parse_models_uri("models:/reg/3"), Some(ModelsUri::Named { version: Some(v), .. }) if v == "3"));
-        assert!(matches!(parse_models_uri("models:/reg@champ"), Some(ModelsUri::Named { version: None, .. })));
+        assert!(
+            matches!(parse_models_uri("models:/m-123"), Some(ModelsUri::ModelId(id)) if id == "m-123")
+        );
+        assert!(
+            matches!(parse_models_uri("models:/reg/3"), Some(ModelsUri::Named { version: Some(v), .. }) if v == "3")
+        );
+        assert!(matches!(
+            parse_models_uri("models:/reg@champ"),
+            Some(ModelsUri::Named { version: None, .. })
+        ));
         assert!(parse_models_uri("models://host/reg/1").is_none());
     }
 }

@@ -36,7 +36,11 @@ fn to_json<T: serde::Serialize>(v: &T) -> Value {
 
 /// A list response as protobuf's JSON printer writes it: an empty list and an absent token
 /// are left out entirely.
-pub(crate) fn list_response<T: serde::Serialize>(field: &str, items: &[T], token: Option<String>) -> Json<Value> {
+pub(crate) fn list_response<T: serde::Serialize>(
+    field: &str,
+    items: &[T],
+    token: Option<String>,
+) -> Json<Value> {
     let mut map = Map::new();
     if !items.is_empty() {
         map.insert(field.into(), to_json(&items));
@@ -57,8 +61,11 @@ pub fn parse_page_token(token: Option<&str>) -> Result<i64, ApiError> {
         .decode(token)
         .or_else(|_| base64::engine::general_purpose::URL_SAFE.decode(token))
         .map_err(|_| bad("could not base64-decode"))?;
-    let value: Value = serde_json::from_slice(&decoded).map_err(|_| bad("decoded JSON is malformed"))?;
-    let offset = value.get("offset").ok_or_else(|| bad("it is missing the 'offset' field"))?;
+    let value: Value =
+        serde_json::from_slice(&decoded).map_err(|_| bad("decoded JSON is malformed"))?;
+    let offset = value
+        .get("offset")
+        .ok_or_else(|| bad("it is missing the 'offset' field"))?;
     match value_as_i64(offset) {
         Some(n) if n >= 0 => Ok(n),
         _ => Err(bad("the offset must be a non-negative integer")),
@@ -72,9 +79,16 @@ fn view_type(params: &Params, name: &str) -> Result<ViewType, ApiError> {
             let s = match v {
                 Value::String(s) => s.clone(),
                 Value::Number(n) => n.to_string(),
-                other => return Err(invalid_value(name, other, "expected ACTIVE_ONLY, DELETED_ONLY or ALL.")),
+                other => {
+                    return Err(invalid_value(
+                        name,
+                        other,
+                        "expected ACTIVE_ONLY, DELETED_ONLY or ALL.",
+                    ))
+                }
             };
-            ViewType::parse(&s).ok_or_else(|| invalid_value(name, v, "expected ACTIVE_ONLY, DELETED_ONLY or ALL."))
+            ViewType::parse(&s)
+                .ok_or_else(|| invalid_value(name, v, "expected ACTIVE_ONLY, DELETED_ONLY or ALL."))
         }
     }
 }
@@ -100,8 +114,16 @@ fn experiment_tags(params: &Params) -> Result<Vec<ExperimentTag>, ApiError> {
         .objects("tags")?
         .into_iter()
         .map(|t| {
-            let key = t.get("key").and_then(Value::as_str).unwrap_or_default().to_string();
-            let value = t.get("value").and_then(Value::as_str).unwrap_or_default().to_string();
+            let key = t
+                .get("key")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string();
+            let value = t
+                .get("value")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string();
             validate_experiment_tag(&key, &value)?;
             Ok(ExperimentTag { key, value })
         })
@@ -123,7 +145,9 @@ pub async fn create_experiment(State(app): State<AppState>, params: Params) -> J
         return Err(missing("name").into());
     }
     let name = validate_experiment_name(name.as_deref())?;
-    let artifact_location = params.opt_str("artifact_location")?.filter(|s| !s.is_empty());
+    let artifact_location = params
+        .opt_str("artifact_location")?
+        .filter(|s| !s.is_empty());
     if let Some(loc) = &artifact_location {
         if loc.contains('#') || loc.starts_with("runs:") {
             return Err(ApiError::invalid_parameter(format!(
@@ -133,7 +157,10 @@ pub async fn create_experiment(State(app): State<AppState>, params: Params) -> J
         }
     }
     let tags = experiment_tags(&params)?;
-    let id = app.store.create_experiment(&name, artifact_location.as_deref(), &tags).await?;
+    let id = app
+        .store
+        .create_experiment(&name, artifact_location.as_deref(), &tags)
+        .await?;
     Ok(Json(json!({ "experiment_id": id })))
 }
 
@@ -147,7 +174,10 @@ pub async fn get_experiment_by_name(State(app): State<AppState>, params: Params)
     let name = params.req_str("experiment_name")?;
     match app.store.get_experiment_by_name(&name).await? {
         Some(e) => Ok(Json(json!({ "experiment": to_json(&e) }))),
-        None => Err(ApiError::does_not_exist(format!("Could not find experiment with name '{name}'")).into()),
+        None => Err(ApiError::does_not_exist(format!(
+            "Could not find experiment with name '{name}'"
+        ))
+        .into()),
     }
 }
 
@@ -155,7 +185,8 @@ pub async fn search_experiments(State(app): State<AppState>, params: Params) -> 
     // Absent means 0 in MLflow's protocol, which it refuses: clients always send it.
     let max_results = params.opt_i64("max_results")?.unwrap_or(0);
     check_max_results(max_results, SEARCH_EXPERIMENTS_MAX_RESULTS)?;
-    let filter = ferroflow_search::parse_experiment_filter(&params.opt_str("filter")?.unwrap_or_default())?;
+    let filter =
+        ferroflow_search::parse_experiment_filter(&params.opt_str("filter")?.unwrap_or_default())?;
     let order_by = ferroflow_search::parse_experiment_order_by(&order_by(&params)?)?;
     let offset = parse_page_token(params.opt_str("page_token")?.as_deref())?;
     let page = app
@@ -168,7 +199,11 @@ pub async fn search_experiments(State(app): State<AppState>, params: Params) -> 
             offset,
         })
         .await?;
-    Ok(list_response("experiments", &page.items, page.next_page_token))
+    Ok(list_response(
+        "experiments",
+        &page.items,
+        page.next_page_token,
+    ))
 }
 
 pub async fn update_experiment(State(app): State<AppState>, params: Params) -> JsonResult {
@@ -196,7 +231,9 @@ pub async fn set_experiment_tag(State(app): State<AppState>, params: Params) -> 
     let key = params.req_str("key")?;
     let value = params.opt_str("value")?.unwrap_or_default();
     validate_experiment_tag(&key, &value)?;
-    app.store.set_experiment_tag(&id, ExperimentTag { key, value }).await?;
+    app.store
+        .set_experiment_tag(&id, ExperimentTag { key, value })
+        .await?;
     empty()
 }
 
@@ -217,23 +254,43 @@ fn parse_tag(obj: &Map<String, Value>, path: &str) -> Result<RunTag, ApiError> {
     let value = match obj.get("value") {
         None | Some(Value::Null) => String::new(),
         Some(Value::String(s)) => s.clone(),
-        Some(other) => return Err(invalid_value(&format!("{path}.value"), other, "expected a string.")),
+        Some(other) => {
+            return Err(invalid_value(
+                &format!("{path}.value"),
+                other,
+                "expected a string.",
+            ))
+        }
     };
     validate_tag(key, value, path)
 }
 
 fn validate_tag(key: String, value: String, path: &str) -> Result<RunTag, ApiError> {
-    let key_path = if path.is_empty() { "key".to_string() } else { format!("{path}.key") };
+    let key_path = if path.is_empty() {
+        "key".to_string()
+    } else {
+        format!("{path}.key")
+    };
     validate_key(&key, &key_path)?;
     validate_length(&key_path, MAX_ENTITY_KEY_LENGTH, &key)?;
-    Ok(RunTag { key, value: truncate(value, MAX_TAG_VAL_LENGTH) })
+    Ok(RunTag {
+        key,
+        value: truncate(value, MAX_TAG_VAL_LENGTH),
+    })
 }
 
 fn validate_param(key: String, value: String, path: &str) -> Result<Param, ApiError> {
-    let key_path = if path.is_empty() { "key".to_string() } else { format!("{path}.key") };
+    let key_path = if path.is_empty() {
+        "key".to_string()
+    } else {
+        format!("{path}.key")
+    };
     validate_key(&key, &key_path)?;
     validate_length("Param key", MAX_ENTITY_KEY_LENGTH, &key)?;
-    Ok(Param { key, value: truncate(value, MAX_PARAM_VAL_LENGTH) })
+    Ok(Param {
+        key,
+        value: truncate(value, MAX_PARAM_VAL_LENGTH),
+    })
 }
 
 fn parse_param(obj: &Map<String, Value>, path: &str) -> Result<Param, ApiError> {
@@ -244,19 +301,35 @@ fn parse_param(obj: &Map<String, Value>, path: &str) -> Result<Param, ApiError> 
     let value = match obj.get("value") {
         None | Some(Value::Null) => String::new(),
         Some(Value::String(s)) => s.clone(),
-        Some(other) => return Err(invalid_value(&format!("{path}.value"), other, "expected a string.")),
+        Some(other) => {
+            return Err(invalid_value(
+                &format!("{path}.value"),
+                other,
+                "expected a string.",
+            ))
+        }
     };
     validate_param(key, value, path)
 }
 
 /// A metric from JSON fields, validated as MLflow's `_validate_metric` does.
 fn parse_metric(obj: &Map<String, Value>, path: &str) -> Result<Metric, ApiError> {
-    let p = |field: &str| if path.is_empty() { field.to_string() } else { format!("{path}.{field}") };
+    let p = |field: &str| {
+        if path.is_empty() {
+            field.to_string()
+        } else {
+            format!("{path}.{field}")
+        }
+    };
     let key = match obj.get("key") {
         Some(Value::String(s)) if !s.is_empty() => s.clone(),
         _ => return Err(missing(&p("key"))),
     };
-    let name_path = if path.is_empty() { "name".to_string() } else { format!("{path}.name") };
+    let name_path = if path.is_empty() {
+        "name".to_string()
+    } else {
+        format!("{path}.name")
+    };
     validate_key(&key, &name_path)?;
     let raw_value = match obj.get("value") {
         None | Some(Value::Null) => return Err(missing(&p("value"))),
@@ -264,11 +337,15 @@ fn parse_metric(obj: &Map<String, Value>, path: &str) -> Result<Metric, ApiError
     };
     let timestamp_raw = obj.get("timestamp").filter(|v| !v.is_null());
     let value = value_as_f64(raw_value).ok_or_else(|| {
-        let ts = timestamp_raw.map(|t| t.to_string()).unwrap_or_else(|| "None".into());
+        let ts = timestamp_raw
+            .map(|t| t.to_string())
+            .unwrap_or_else(|| "None".into());
         invalid_value(
             &p("value"),
             raw_value,
-            &format!("(timestamp={ts}). Please specify value as a valid double (64-bit floating point)"),
+            &format!(
+                "(timestamp={ts}). Please specify value as a valid double (64-bit floating point)"
+            ),
         )
     })?;
     let Some(timestamp_raw) = timestamp_raw else {
@@ -284,11 +361,22 @@ fn parse_metric(obj: &Map<String, Value>, path: &str) -> Result<Metric, ApiError
     let step = match obj.get("step").filter(|v| !v.is_null()) {
         None => 0,
         Some(s) => value_as_i64(s).ok_or_else(|| {
-            invalid_value(&p("step"), s, &format!("metric '{key}' (value={value}). Step must be a valid long (64-bit integer)."))
+            invalid_value(
+                &p("step"),
+                s,
+                &format!(
+                    "metric '{key}' (value={value}). Step must be a valid long (64-bit integer)."
+                ),
+            )
         })?,
     };
     validate_length("Metric name", MAX_ENTITY_KEY_LENGTH, &key)?;
-    let text = |name: &str| obj.get(name).and_then(Value::as_str).filter(|s| !s.is_empty()).map(str::to_string);
+    let text = |name: &str| {
+        obj.get(name)
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+    };
     Ok(Metric {
         key,
         value,
@@ -302,9 +390,14 @@ fn parse_metric(obj: &Map<String, Value>, path: &str) -> Result<Metric, ApiError
 }
 
 pub async fn create_run(State(app): State<AppState>, params: Params) -> JsonResult {
-    let experiment_id = params.opt_str("experiment_id")?.filter(|s| !s.is_empty()).unwrap_or_else(|| "0".into());
+    let experiment_id = params
+        .opt_str("experiment_id")?
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "0".into());
     let user_id = params.opt_str("user_id")?.unwrap_or_default();
-    let start_time = params.opt_i64("start_time")?.unwrap_or_else(crate::now_millis);
+    let start_time = params
+        .opt_i64("start_time")?
+        .unwrap_or_else(crate::now_millis);
     let run_name = params.opt_str("run_name")?.filter(|s| !s.is_empty());
     let tags = params
         .objects("tags")?
@@ -312,7 +405,10 @@ pub async fn create_run(State(app): State<AppState>, params: Params) -> JsonResu
         .enumerate()
         .map(|(i, t)| parse_tag(t, &format!("tags[{i}]")))
         .collect::<Result<Vec<_>, _>>()?;
-    let tag_name = tags.iter().find(|t| t.key == "mlflow.runName").map(|t| t.value.clone());
+    let tag_name = tags
+        .iter()
+        .find(|t| t.key == "mlflow.runName")
+        .map(|t| t.value.clone());
     if let (Some(n), Some(t)) = (&run_name, &tag_name) {
         if n != t {
             return Err(ApiError::invalid_parameter(format!(
@@ -325,7 +421,13 @@ pub async fn create_run(State(app): State<AppState>, params: Params) -> JsonResu
     validate_length("run_name", MAX_RUN_NAME_LENGTH, &run_name)?;
     let run = app
         .store
-        .create_run(CreateRun { experiment_id, user_id, start_time, run_name, tags })
+        .create_run(CreateRun {
+            experiment_id,
+            user_id,
+            start_time,
+            run_name,
+            tags,
+        })
         .await?;
     Ok(Json(json!({ "run": to_json(&run) })))
 }
@@ -343,14 +445,29 @@ pub async fn update_run(State(app): State<AppState>, params: Params) -> JsonResu
         Some(Value::String(s)) if RUN_STATUSES.contains(&s.as_str()) => Some(s.clone()),
         Some(Value::Number(n)) => {
             // The enum's numbers: RUNNING=1, SCHEDULED=2, FINISHED=3, FAILED=4, KILLED=5.
-            let idx = n.as_u64().and_then(|i| usize::try_from(i).ok()).filter(|i| (1..=5).contains(i));
+            let idx = n
+                .as_u64()
+                .and_then(|i| usize::try_from(i).ok())
+                .filter(|i| (1..=5).contains(i));
             match idx {
                 Some(i) => Some(RUN_STATUSES[i - 1].to_string()),
-                None => return Err(invalid_value("status", &Value::Number(n.clone()), "expected one of RUNNING, SCHEDULED, FINISHED, FAILED, KILLED.").into()),
+                None => {
+                    return Err(invalid_value(
+                        "status",
+                        &Value::Number(n.clone()),
+                        "expected one of RUNNING, SCHEDULED, FINISHED, FAILED, KILLED.",
+                    )
+                    .into())
+                }
             }
         }
         Some(other) => {
-            return Err(invalid_value("status", other, "expected one of RUNNING, SCHEDULED, FINISHED, FAILED, KILLED.").into())
+            return Err(invalid_value(
+                "status",
+                other,
+                "expected one of RUNNING, SCHEDULED, FINISHED, FAILED, KILLED.",
+            )
+            .into())
         }
     };
     let end_time = params.opt_i64("end_time")?;
@@ -358,7 +475,17 @@ pub async fn update_run(State(app): State<AppState>, params: Params) -> JsonResu
     if let Some(n) = &run_name {
         validate_length("run_name", MAX_RUN_NAME_LENGTH, n)?;
     }
-    let info = app.store.update_run(&run_id, UpdateRun { status, end_time, run_name }).await?;
+    let info = app
+        .store
+        .update_run(
+            &run_id,
+            UpdateRun {
+                status,
+                end_time,
+                run_name,
+            },
+        )
+        .await?;
     Ok(Json(json!({ "run_info": to_json(&info) })))
 }
 
@@ -377,13 +504,29 @@ pub async fn restore_run(State(app): State<AppState>, params: Params) -> JsonRes
 pub async fn log_metric(State(app): State<AppState>, params: Params) -> JsonResult {
     let run_id = params.run_id()?;
     let mut fields = Map::new();
-    for f in ["key", "value", "timestamp", "step", "model_id", "dataset_name", "dataset_digest"] {
+    for f in [
+        "key",
+        "value",
+        "timestamp",
+        "step",
+        "model_id",
+        "dataset_name",
+        "dataset_digest",
+    ] {
         if let Some(v) = params.get(f) {
             fields.insert(f.into(), v.clone());
         }
     }
     let metric = parse_metric(&fields, "")?;
-    app.store.log_batch(&run_id, LogBatch { metrics: vec![metric], ..Default::default() }).await?;
+    app.store
+        .log_batch(
+            &run_id,
+            LogBatch {
+                metrics: vec![metric],
+                ..Default::default()
+            },
+        )
+        .await?;
     empty()
 }
 
@@ -392,7 +535,15 @@ pub async fn log_param(State(app): State<AppState>, params: Params) -> JsonResul
     let key = params.req_str("key")?;
     let value = params.opt_str("value")?.unwrap_or_default();
     let param = validate_param(key, value, "")?;
-    app.store.log_batch(&run_id, LogBatch { params: vec![param], ..Default::default() }).await?;
+    app.store
+        .log_batch(
+            &run_id,
+            LogBatch {
+                params: vec![param],
+                ..Default::default()
+            },
+        )
+        .await?;
     empty()
 }
 
@@ -401,7 +552,15 @@ pub async fn set_tag(State(app): State<AppState>, params: Params) -> JsonResult 
     let key = params.req_str("key")?;
     let value = params.opt_str("value")?.unwrap_or_default();
     let tag = validate_tag(key, value, "")?;
-    app.store.log_batch(&run_id, LogBatch { tags: vec![tag], ..Default::default() }).await?;
+    app.store
+        .log_batch(
+            &run_id,
+            LogBatch {
+                tags: vec![tag],
+                ..Default::default()
+            },
+        )
+        .await?;
     empty()
 }
 
@@ -453,7 +612,16 @@ pub async fn log_batch(State(app): State<AppState>, params: Params) -> JsonResul
         ))
         .into());
     }
-    app.store.log_batch(&run_id, LogBatch { metrics, params: batch_params, tags }).await?;
+    app.store
+        .log_batch(
+            &run_id,
+            LogBatch {
+                metrics,
+                params: batch_params,
+                tags,
+            },
+        )
+        .await?;
     empty()
 }
 
@@ -468,7 +636,9 @@ fn parse_dataset_input(obj: &Map<String, Value>, i: usize) -> Result<DatasetInpu
         .and_then(Value::as_object)
         .ok_or_else(|| missing(&format!("{path}.dataset")))?;
     let required = |name: &str| {
-        str_field(d, name).filter(|s| !s.is_empty()).ok_or_else(|| missing(&format!("{path}.dataset.{name}")))
+        str_field(d, name)
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| missing(&format!("{path}.dataset.{name}")))
     };
     let dataset = Dataset {
         name: required("name")?,
@@ -480,7 +650,9 @@ fn parse_dataset_input(obj: &Map<String, Value>, i: usize) -> Result<DatasetInpu
     };
     let too_long = |what: &str, limit: usize, v: &str| {
         if v.len() > limit {
-            Err(ApiError::invalid_parameter(format!("Dataset {what} exceeds the maximum length of {limit}")))
+            Err(ApiError::invalid_parameter(format!(
+                "Dataset {what} exceeds the maximum length of {limit}"
+            )))
         } else {
             Ok(())
         }
@@ -488,8 +660,16 @@ fn parse_dataset_input(obj: &Map<String, Value>, i: usize) -> Result<DatasetInpu
     too_long("name", MAX_DATASET_NAME_SIZE, &dataset.name)?;
     too_long("digest", MAX_DATASET_DIGEST_SIZE, &dataset.digest)?;
     too_long("source", MAX_DATASET_SOURCE_SIZE, &dataset.source)?;
-    too_long("schema", MAX_DATASET_SCHEMA_SIZE, dataset.schema.as_deref().unwrap_or(""))?;
-    too_long("profile", MAX_DATASET_PROFILE_SIZE, dataset.profile.as_deref().unwrap_or(""))?;
+    too_long(
+        "schema",
+        MAX_DATASET_SCHEMA_SIZE,
+        dataset.schema.as_deref().unwrap_or(""),
+    )?;
+    too_long(
+        "profile",
+        MAX_DATASET_PROFILE_SIZE,
+        dataset.profile.as_deref().unwrap_or(""),
+    )?;
     let mut tags = Vec::new();
     if let Some(Value::Array(items)) = obj.get("tags") {
         for t in items.iter().filter_map(Value::as_object) {
@@ -531,9 +711,12 @@ pub async fn log_inputs(State(app): State<AppState>, params: Params) -> JsonResu
 }
 
 pub async fn search_runs(State(app): State<AppState>, params: Params) -> JsonResult {
-    let max_results = params.opt_i64("max_results")?.unwrap_or(SEARCH_RUNS_DEFAULT_MAX_RESULTS);
+    let max_results = params
+        .opt_i64("max_results")?
+        .unwrap_or(SEARCH_RUNS_DEFAULT_MAX_RESULTS);
     check_max_results(max_results, SEARCH_MAX_RESULTS_THRESHOLD)?;
-    let filter = ferroflow_search::parse_run_filter(&params.opt_str("filter")?.unwrap_or_default())?;
+    let filter =
+        ferroflow_search::parse_run_filter(&params.opt_str("filter")?.unwrap_or_default())?;
     let order_by = ferroflow_search::parse_run_order_by(&order_by(&params)?)?;
     let offset = parse_page_token(params.opt_str("page_token")?.as_deref())?;
     let page = app
@@ -566,13 +749,21 @@ pub async fn get_metric_history(State(app): State<AppState>, params: Params) -> 
     let max_results = params.opt_i64("max_results")?;
     if let Some(m) = max_results {
         if m < 1 {
-            return Err(ApiError::invalid_parameter(format!("max_results must be a positive integer, got {m}.")).into());
+            return Err(ApiError::invalid_parameter(format!(
+                "max_results must be a positive integer, got {m}."
+            ))
+            .into());
         }
     }
     let offset = parse_page_token(params.opt_str("page_token")?.as_deref())?;
     let page = app
         .store
-        .get_metric_history(MetricHistoryQuery { run_id, metric_key, max_results, offset })
+        .get_metric_history(MetricHistoryQuery {
+            run_id,
+            metric_key,
+            max_results,
+            offset,
+        })
         .await?;
     Ok(list_response("metrics", &page.items, page.next_page_token))
 }
@@ -580,7 +771,10 @@ pub async fn get_metric_history(State(app): State<AppState>, params: Params) -> 
 pub async fn get_metric_history_bulk(State(app): State<AppState>, params: Params) -> JsonResult {
     let run_ids = params.str_list("run_id")?;
     if run_ids.is_empty() {
-        return Err(ApiError::invalid_parameter("GetMetricHistoryBulk request must specify at least one run_id.").into());
+        return Err(ApiError::invalid_parameter(
+            "GetMetricHistoryBulk request must specify at least one run_id.",
+        )
+        .into());
     }
     if run_ids.len() > HISTORY_BULK_MAX_RUNS {
         return Err(ApiError::invalid_parameter(format!(
@@ -592,13 +786,28 @@ pub async fn get_metric_history_bulk(State(app): State<AppState>, params: Params
     let metric_key = params
         .opt_str("metric_key")?
         .filter(|s| !s.is_empty())
-        .ok_or_else(|| ApiError::invalid_parameter("GetMetricHistoryBulk request must specify a metric_key."))?;
-    let max_results = params.opt_i64("max_results")?.unwrap_or(HISTORY_BULK_MAX_RESULTS).clamp(1, HISTORY_BULK_MAX_RESULTS);
-    let metrics = app.store.get_metric_history_bulk(&run_ids, &metric_key, max_results).await?;
-    Ok(list_response("metrics", &metrics.iter().map(run_metric_json).collect::<Vec<_>>(), None))
+        .ok_or_else(|| {
+            ApiError::invalid_parameter("GetMetricHistoryBulk request must specify a metric_key.")
+        })?;
+    let max_results = params
+        .opt_i64("max_results")?
+        .unwrap_or(HISTORY_BULK_MAX_RESULTS)
+        .clamp(1, HISTORY_BULK_MAX_RESULTS);
+    let metrics = app
+        .store
+        .get_metric_history_bulk(&run_ids, &metric_key, max_results)
+        .await?;
+    Ok(list_response(
+        "metrics",
+        &metrics.iter().map(run_metric_json).collect::<Vec<_>>(),
+        None,
+    ))
 }
 
-pub async fn get_metric_history_bulk_interval(State(app): State<AppState>, params: Params) -> JsonResult {
+pub async fn get_metric_history_bulk_interval(
+    State(app): State<AppState>,
+    params: Params,
+) -> JsonResult {
     let run_ids = params.str_list("run_ids")?;
     if run_ids.is_empty() {
         return Err(missing("run_ids").into());
@@ -614,14 +823,21 @@ pub async fn get_metric_history_bulk_interval(State(app): State<AppState>, param
     let start_step = params.opt_i64("start_step")?;
     let end_step = params.opt_i64("end_step")?;
     if start_step.is_some() != end_step.is_some() {
-        return Err(ApiError::invalid_parameter("If either start step or end step are specified, both must be specified.").into());
+        return Err(ApiError::invalid_parameter(
+            "If either start step or end step are specified, both must be specified.",
+        )
+        .into());
     }
     if let (Some(s), Some(e)) = (start_step, end_step) {
         if s > e {
-            return Err(ApiError::invalid_parameter("end_step must be greater than start_step. ").into());
+            return Err(
+                ApiError::invalid_parameter("end_step must be greater than start_step. ").into(),
+            );
         }
     }
-    let max_results = params.opt_i64("max_results")?.unwrap_or(HISTORY_BULK_INTERVAL_DEFAULT_MAX_RESULTS);
+    let max_results = params
+        .opt_i64("max_results")?
+        .unwrap_or(HISTORY_BULK_INTERVAL_DEFAULT_MAX_RESULTS);
     if !(1..=HISTORY_BULK_INTERVAL_MAX_RESULTS).contains(&max_results) {
         return Err(ApiError::invalid_parameter(format!(
             "max_results must be between 1 and {HISTORY_BULK_INTERVAL_MAX_RESULTS}."
@@ -630,9 +846,19 @@ pub async fn get_metric_history_bulk_interval(State(app): State<AppState>, param
     }
     let metrics = app
         .store
-        .get_metric_history_bulk_interval(BulkIntervalQuery { run_ids, metric_key, start_step, end_step, max_results })
+        .get_metric_history_bulk_interval(BulkIntervalQuery {
+            run_ids,
+            metric_key,
+            start_step,
+            end_step,
+            max_results,
+        })
         .await?;
-    Ok(list_response("metrics", &metrics.iter().map(run_metric_json).collect::<Vec<_>>(), None))
+    Ok(list_response(
+        "metrics",
+        &metrics.iter().map(run_metric_json).collect::<Vec<_>>(),
+        None,
+    ))
 }
 
 #[cfg(test)]
@@ -653,8 +879,14 @@ mod tests {
         m.insert("key".into(), json!("loss"));
         m.insert("value".into(), json!("abc"));
         m.insert("timestamp".into(), json!(1));
-        let msg = parse_metric(&m, "metrics[0]").err().map(|e| e.message).unwrap_or_default();
-        assert!(msg.starts_with("Invalid value \"abc\" for parameter 'metrics[0].value'"), "{msg}");
+        let msg = parse_metric(&m, "metrics[0]")
+            .err()
+            .map(|e| e.message)
+            .unwrap_or_default();
+        assert!(
+            msg.starts_with("Invalid value \"abc\" for parameter 'metrics[0].value'"),
+            "{msg}"
+        );
     }
 
     #[test]

@@ -11,7 +11,10 @@ use ferroflow_types::tracking::{
 };
 use rusqlite::{params_from_iter, Connection, OptionalExtension, Transaction};
 
-use super::{err, paged, placeholders, require_active_experiment, require_active_run, require_experiment_id, to_sql, Wrapped, DIALECT, IN_CHUNK};
+use super::{
+    err, paged, placeholders, require_active_experiment, require_active_run, require_experiment_id,
+    to_sql, Wrapped, DIALECT, IN_CHUNK,
+};
 use crate::query::{self, Fragment, SqlValue};
 use crate::{append_to_uri_path, now_millis};
 
@@ -42,17 +45,25 @@ fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<LoggedModel> {
             tags: Vec::new(),
         },
         data: LoggedModelData::default(),
-        lifecycle_stage: r.get::<_, Option<String>>(7)?.unwrap_or_else(|| "active".into()),
+        lifecycle_stage: r
+            .get::<_, Option<String>>(7)?
+            .unwrap_or_else(|| "active".into()),
     })
 }
 
 /// Loads whole logged models (with tags, params, metrics) for `ids`, in the order given.
 pub(super) fn load(conn: &Connection, ids: &[String]) -> Result<Vec<LoggedModel>, Wrapped> {
     let mut models: Vec<Option<LoggedModel>> = vec![None; ids.len()];
-    let pos: HashMap<&str, usize> = ids.iter().enumerate().map(|(i, id)| (id.as_str(), i)).collect();
+    let pos: HashMap<&str, usize> = ids
+        .iter()
+        .enumerate()
+        .map(|(i, id)| (id.as_str(), i))
+        .collect();
     for chunk in ids.chunks(IN_CHUNK) {
         let ph = placeholders(chunk.len());
-        let mut stmt = conn.prepare_cached(&format!("SELECT {COLUMNS} FROM logged_models lm WHERE lm.model_id IN ({ph})"))?;
+        let mut stmt = conn.prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM logged_models lm WHERE lm.model_id IN ({ph})"
+        ))?;
         let mut rows = stmt.query(params_from_iter(chunk.iter()))?;
         while let Some(r) = rows.next()? {
             let m = from_row(r)?;
@@ -60,17 +71,20 @@ pub(super) fn load(conn: &Connection, ids: &[String]) -> Result<Vec<LoggedModel>
                 models[i] = Some(m);
             }
         }
-        let mut each = |sql: String, f: &mut dyn FnMut(&mut LoggedModel, &rusqlite::Row<'_>) -> rusqlite::Result<()>| -> Result<(), Wrapped> {
-            let mut stmt = conn.prepare_cached(&sql)?;
-            let mut rows = stmt.query(params_from_iter(chunk.iter()))?;
-            while let Some(r) = rows.next()? {
-                let id: String = r.get(0)?;
-                if let Some(m) = pos.get(id.as_str()).and_then(|&i| models[i].as_mut()) {
-                    f(m, r)?;
+        let mut each =
+            |sql: String,
+             f: &mut dyn FnMut(&mut LoggedModel, &rusqlite::Row<'_>) -> rusqlite::Result<()>|
+             -> Result<(), Wrapped> {
+                let mut stmt = conn.prepare_cached(&sql)?;
+                let mut rows = stmt.query(params_from_iter(chunk.iter()))?;
+                while let Some(r) = rows.next()? {
+                    let id: String = r.get(0)?;
+                    if let Some(m) = pos.get(id.as_str()).and_then(|&i| models[i].as_mut()) {
+                        f(m, r)?;
+                    }
                 }
-            }
-            Ok(())
-        };
+                Ok(())
+            };
         each(format!("SELECT model_id, tag_key, tag_value FROM logged_model_tags WHERE model_id IN ({ph}) ORDER BY tag_key"), &mut |m, r| {
             m.info.tags.push(LoggedModelTag { key: r.get(1)?, value: r.get(2)? });
             Ok(())
@@ -103,7 +117,11 @@ pub(super) fn load(conn: &Connection, ids: &[String]) -> Result<Vec<LoggedModel>
 }
 
 /// The model, or RESOURCE_DOES_NOT_EXIST; deleted models only with `allow_deleted`.
-pub(super) fn get(conn: &Connection, model_id: &str, allow_deleted: bool) -> Result<LoggedModel, Wrapped> {
+pub(super) fn get(
+    conn: &Connection,
+    model_id: &str,
+    allow_deleted: bool,
+) -> Result<LoggedModel, Wrapped> {
     let model = load(conn, &[model_id.to_string()])?.pop();
     match model {
         Some(m) if allow_deleted || m.lifecycle_stage != "deleted" => Ok(m),
@@ -123,7 +141,13 @@ pub(super) fn create(tx: &Transaction<'_>, m: CreateLoggedModel) -> Result<Logge
     let experiment = require_active_experiment(tx, &m.experiment_id)?;
     let experiment_id = require_experiment_id(&experiment.experiment_id)?;
     let model_id = format!("m-{}", uuid::Uuid::new_v4().simple());
-    let location = append_to_uri_path(&append_to_uri_path(&append_to_uri_path(&experiment.artifact_location, "models"), &model_id), "artifacts");
+    let location = append_to_uri_path(
+        &append_to_uri_path(
+            &append_to_uri_path(&experiment.artifact_location, "models"),
+            &model_id,
+        ),
+        "artifacts",
+    );
     let now = now_millis();
     tx.prepare_cached(
         "INSERT INTO logged_models (model_id, experiment_id, name, artifact_location, creation_timestamp_ms, last_updated_timestamp_ms, status, lifecycle_stage, model_type, source_run_id, status_message) \
@@ -135,7 +159,12 @@ pub(super) fn create(tx: &Transaction<'_>, m: CreateLoggedModel) -> Result<Logge
     get(tx, &model_id, false)
 }
 
-fn upsert_tags(tx: &Transaction<'_>, model_id: &str, experiment_id: i64, tags: &[LoggedModelTag]) -> Result<(), Wrapped> {
+fn upsert_tags(
+    tx: &Transaction<'_>,
+    model_id: &str,
+    experiment_id: i64,
+    tags: &[LoggedModelTag],
+) -> Result<(), Wrapped> {
     let mut stmt = tx.prepare_cached(
         "INSERT INTO logged_model_tags (model_id, experiment_id, tag_key, tag_value) VALUES (?, ?, ?, ?) \
          ON CONFLICT (model_id, tag_key) DO UPDATE SET tag_value = excluded.tag_value",
@@ -146,7 +175,12 @@ fn upsert_tags(tx: &Transaction<'_>, model_id: &str, experiment_id: i64, tags: &
     Ok(())
 }
 
-fn upsert_params(tx: &Transaction<'_>, model_id: &str, experiment_id: i64, params: &[LoggedModelParameter]) -> Result<(), Wrapped> {
+fn upsert_params(
+    tx: &Transaction<'_>,
+    model_id: &str,
+    experiment_id: i64,
+    params: &[LoggedModelParameter],
+) -> Result<(), Wrapped> {
     let mut stmt = tx.prepare_cached(
         "INSERT INTO logged_model_params (model_id, experiment_id, param_key, param_value) VALUES (?, ?, ?, ?) \
          ON CONFLICT (model_id, param_key) DO UPDATE SET param_value = excluded.param_value",
@@ -157,10 +191,16 @@ fn upsert_params(tx: &Transaction<'_>, model_id: &str, experiment_id: i64, param
     Ok(())
 }
 
-pub(super) fn finalize(tx: &Transaction<'_>, model_id: &str, status: i64) -> Result<LoggedModel, Wrapped> {
+pub(super) fn finalize(
+    tx: &Transaction<'_>,
+    model_id: &str,
+    status: i64,
+) -> Result<LoggedModel, Wrapped> {
     experiment_of(tx, model_id)?;
-    tx.prepare_cached("UPDATE logged_models SET status = ?, last_updated_timestamp_ms = ? WHERE model_id = ?")?
-        .execute(rusqlite::params![status, now_millis(), model_id])?;
+    tx.prepare_cached(
+        "UPDATE logged_models SET status = ?, last_updated_timestamp_ms = ? WHERE model_id = ?",
+    )?
+    .execute(rusqlite::params![status, now_millis(), model_id])?;
     get(tx, model_id, true)
 }
 
@@ -171,7 +211,11 @@ pub(super) fn delete(tx: &Transaction<'_>, model_id: &str) -> Result<(), Wrapped
     Ok(())
 }
 
-pub(super) fn set_tags(tx: &Transaction<'_>, model_id: &str, tags: &[LoggedModelTag]) -> Result<(), Wrapped> {
+pub(super) fn set_tags(
+    tx: &Transaction<'_>,
+    model_id: &str,
+    tags: &[LoggedModelTag],
+) -> Result<(), Wrapped> {
     let experiment_id = experiment_of(tx, model_id)?;
     upsert_tags(tx, model_id, experiment_id, tags)
 }
@@ -182,21 +226,34 @@ pub(super) fn delete_tag(tx: &Transaction<'_>, model_id: &str, key: &str) -> Res
         .prepare_cached("DELETE FROM logged_model_tags WHERE model_id = ? AND tag_key = ?")?
         .execute(rusqlite::params![model_id, key])?;
     if n == 0 {
-        return err(StoreError::NotFound(format!("No tag with key '{key}' found for model with ID '{model_id}'.")));
+        return err(StoreError::NotFound(format!(
+            "No tag with key '{key}' found for model with ID '{model_id}'."
+        )));
     }
     Ok(())
 }
 
-pub(super) fn log_params(tx: &Transaction<'_>, model_id: &str, params: &[LoggedModelParameter]) -> Result<(), Wrapped> {
+pub(super) fn log_params(
+    tx: &Transaction<'_>,
+    model_id: &str,
+    params: &[LoggedModelParameter],
+) -> Result<(), Wrapped> {
     let experiment_id = experiment_of(tx, model_id)?;
     upsert_params(tx, model_id, experiment_id, params)
 }
 
 /// Metrics that name a logged model are also recorded against it (MLflow 3 does both).
-pub(super) fn log_model_metrics(tx: &Transaction<'_>, run_id: &str, experiment_id: i64, metrics: &[Metric]) -> Result<(), Wrapped> {
+pub(super) fn log_model_metrics(
+    tx: &Transaction<'_>,
+    run_id: &str,
+    experiment_id: i64,
+    metrics: &[Metric],
+) -> Result<(), Wrapped> {
     let mut checked: HashMap<&str, ()> = HashMap::new();
     for m in metrics {
-        let Some(model_id) = m.model_id.as_deref() else { continue };
+        let Some(model_id) = m.model_id.as_deref() else {
+            continue;
+        };
         if checked.insert(model_id, ()).is_none() {
             experiment_of(tx, model_id)?;
         }
@@ -211,7 +268,11 @@ pub(super) fn log_model_metrics(tx: &Transaction<'_>, run_id: &str, experiment_i
     Ok(())
 }
 
-pub(super) fn log_outputs(tx: &Transaction<'_>, run_id: &str, models: &[ModelOutput]) -> Result<(), Wrapped> {
+pub(super) fn log_outputs(
+    tx: &Transaction<'_>,
+    run_id: &str,
+    models: &[ModelOutput],
+) -> Result<(), Wrapped> {
     require_active_run(tx, run_id)?;
     for m in models {
         experiment_of(tx, &m.model_id)?;
@@ -223,7 +284,11 @@ pub(super) fn log_outputs(tx: &Transaction<'_>, run_id: &str, models: &[ModelOut
     Ok(())
 }
 
-pub(super) fn log_model_inputs(tx: &Transaction<'_>, run_id: &str, model_ids: &[String]) -> Result<(), Wrapped> {
+pub(super) fn log_model_inputs(
+    tx: &Transaction<'_>,
+    run_id: &str,
+    model_ids: &[String],
+) -> Result<(), Wrapped> {
     for model_id in model_ids {
         experiment_of(tx, model_id)?;
         tx.prepare_cached(
@@ -234,16 +299,25 @@ pub(super) fn log_model_inputs(tx: &Transaction<'_>, run_id: &str, model_ids: &[
     Ok(())
 }
 
-pub(super) fn search(conn: &Connection, q: &SearchLoggedModels) -> Result<Page<LoggedModel>, Wrapped> {
-    let ids = q.experiment_ids.iter().map(|e| require_experiment_id(e)).collect::<Result<Vec<i64>, _>>()?;
+pub(super) fn search(
+    conn: &Connection,
+    q: &SearchLoggedModels,
+) -> Result<Page<LoggedModel>, Wrapped> {
+    let ids = q
+        .experiment_ids
+        .iter()
+        .map(|e| require_experiment_id(e))
+        .collect::<Result<Vec<i64>, _>>()?;
     if ids.is_empty() {
-        return Ok(Page { items: Vec::new(), next_page_token: None });
+        return Ok(Page {
+            items: Vec::new(),
+            next_page_token: None,
+        });
     }
-    let mut f = Fragment::default();
-    f.sql = format!(
+    let mut f = Fragment::new(format!(
         "SELECT lm.model_id FROM logged_models lm WHERE lm.experiment_id IN ({}) AND (lm.lifecycle_stage IS NULL OR lm.lifecycle_stage != 'deleted')",
         placeholders(ids.len())
-    );
+    ));
     f.params.extend(ids.iter().map(|i| SqlValue::Int(*i)));
     let filter = query::logged_model_filter(DIALECT, &q.filter);
     if !filter.sql.is_empty() {
@@ -251,7 +325,11 @@ pub(super) fn search(conn: &Connection, q: &SearchLoggedModels) -> Result<Page<L
         f.sql.push_str(&filter.sql);
         f.params.extend(filter.params);
     }
-    let order: Vec<(String, bool)> = q.order_by.iter().map(|o| (o.field_name.clone(), o.ascending)).collect();
+    let order: Vec<(String, bool)> = q
+        .order_by
+        .iter()
+        .map(|o| (o.field_name.clone(), o.ascending))
+        .collect();
     let order = query::logged_model_order_by(&order);
     f.sql.push_str(" ORDER BY ");
     f.sql.push_str(&order.sql);
@@ -260,8 +338,13 @@ pub(super) fn search(conn: &Connection, q: &SearchLoggedModels) -> Result<Page<L
     f.params.push(SqlValue::Int(q.max_results + 1));
     f.params.push(SqlValue::Int(q.offset));
     let mut stmt = conn.prepare_cached(&f.sql)?;
-    let rows = stmt.query_map(params_from_iter(f.params.iter().map(to_sql)), |r| r.get::<_, String>(0))?;
+    let rows = stmt.query_map(params_from_iter(f.params.iter().map(to_sql)), |r| {
+        r.get::<_, String>(0)
+    })?;
     let model_ids = rows.collect::<Result<Vec<_>, _>>()?;
     let page = paged(model_ids, q.max_results, q.offset);
-    Ok(Page { items: load(conn, &page.items)?, next_page_token: page.next_page_token })
+    Ok(Page {
+        items: load(conn, &page.items)?,
+        next_page_token: page.next_page_token,
+    })
 }

@@ -18,18 +18,18 @@ use ferroflow_store::{
     SearchExperiments, SearchLoggedModels, SearchRuns, StoreError, StoreResult, TrackingStore,
     UpdateRun,
 };
+use ferroflow_types::limits::INF_SUBSTITUTE;
 use ferroflow_types::tracking::{
     Dataset, DatasetInput, Experiment, ExperimentTag, InputTag, LoggedModel, LoggedModelParameter,
     LoggedModelTag, Metric, ModelInput, ModelOutput, Param, Run, RunData, RunInfo, RunInputs,
     RunOutputs, RunTag,
 };
-use ferroflow_types::limits::INF_SUBSTITUTE;
 use rusqlite::{params_from_iter, Connection, OpenFlags, OptionalExtension, TransactionBehavior};
 use tokio::sync::Semaphore;
 
 mod logged_models;
-mod webhooks;
 mod registry;
+mod webhooks;
 
 use crate::query::{self, Dialect, Fragment, SqlValue};
 use crate::schema::{ensure_sqlite_schema, SchemaError};
@@ -57,7 +57,9 @@ pub struct SqliteStore {
 
 /// A write request for the writer thread: runs inside the group transaction and returns
 /// the callback that delivers its outcome once the commit's fate is known.
-type WriteJob = Box<dyn FnOnce(&rusqlite::Transaction<'_>) -> Box<dyn FnOnce(Result<(), String>) + Send> + Send>;
+type WriteJob = Box<
+    dyn FnOnce(&rusqlite::Transaction<'_>) -> Box<dyn FnOnce(Result<(), String>) + Send> + Send,
+>;
 
 /// Most requests folded into one commit.
 const MAX_GROUP: usize = 256;
@@ -90,7 +92,10 @@ impl From<Wrapped> for StoreError {
 fn map_sqlite_error(e: rusqlite::Error) -> StoreError {
     match &e {
         rusqlite::Error::SqliteFailure(f, _)
-            if matches!(f.code, rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked) =>
+            if matches!(
+                f.code,
+                rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
+            ) =>
         {
             StoreError::Unavailable(e.to_string())
         }
@@ -105,7 +110,9 @@ fn db<T>(r: rusqlite::Result<T>) -> StoreResult<T> {
 fn open_connection(path: &Path) -> Result<Connection, rusqlite::Error> {
     let conn = Connection::open_with_flags(
         path,
-        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )?;
     conn.busy_timeout(std::time::Duration::from_secs(10))?;
     Ok(conn)
@@ -127,7 +134,8 @@ impl SqliteStore {
         // A database Ferroflow may refuse is only read until it passes the check; WAL mode (a
         // write to the file header) is switched on after it. An empty file gets WAL first,
         // so creating the schema costs no journal fsyncs.
-        let empty: i64 = writer.query_row("SELECT COUNT(*) FROM sqlite_master", [], |r| r.get(0))?;
+        let empty: i64 =
+            writer.query_row("SELECT COUNT(*) FROM sqlite_master", [], |r| r.get(0))?;
         if empty == 0 {
             writer.query_row("PRAGMA journal_mode = WAL", [], |_| Ok(()))?;
             configure(&writer)?;
@@ -233,7 +241,9 @@ impl SqliteStore {
         if !sent {
             return Err(StoreError::Unavailable("the store is shutting down".into()));
         }
-        answer.await.map_err(|_| StoreError::Backend("the writer thread stopped".into()))?
+        answer
+            .await
+            .map_err(|_| StoreError::Backend("the writer thread stopped".into()))?
     }
 }
 
@@ -361,14 +371,19 @@ fn experiment_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Experiment> {
         experiment_id: r.get::<_, i64>(0)?.to_string(),
         name: r.get(1)?,
         artifact_location: r.get::<_, Option<String>>(2)?.unwrap_or_default(),
-        lifecycle_stage: r.get::<_, Option<String>>(3)?.unwrap_or_else(|| "active".into()),
+        lifecycle_stage: r
+            .get::<_, Option<String>>(3)?
+            .unwrap_or_else(|| "active".into()),
         creation_time: r.get(4)?,
         last_update_time: r.get(5)?,
         tags: Vec::new(),
     })
 }
 
-fn attach_experiment_tags(conn: &Connection, experiments: &mut [Experiment]) -> Result<(), Wrapped> {
+fn attach_experiment_tags(
+    conn: &Connection,
+    experiments: &mut [Experiment],
+) -> Result<(), Wrapped> {
     if experiments.is_empty() {
         return Ok(());
     }
@@ -376,7 +391,10 @@ fn attach_experiment_tags(conn: &Connection, experiments: &mut [Experiment]) -> 
     for (i, e) in experiments.iter().enumerate() {
         by_id.insert(e.experiment_id.clone(), i);
     }
-    let ids: Vec<i64> = experiments.iter().filter_map(|e| parse_experiment_id(&e.experiment_id)).collect();
+    let ids: Vec<i64> = experiments
+        .iter()
+        .filter_map(|e| parse_experiment_id(&e.experiment_id))
+        .collect();
     for chunk in ids.chunks(IN_CHUNK) {
         let sql = format!(
             "SELECT experiment_id, \"key\", value FROM experiment_tags WHERE experiment_id IN ({})",
@@ -411,7 +429,9 @@ fn placeholders(n: usize) -> String {
 fn load_experiment(conn: &Connection, experiment_id: &str) -> Result<Experiment, Wrapped> {
     let id = require_experiment_id(experiment_id)?;
     let e = conn
-        .prepare_cached(&format!("SELECT {EXPERIMENT_COLUMNS} FROM experiments WHERE experiment_id = ?"))?
+        .prepare_cached(&format!(
+            "SELECT {EXPERIMENT_COLUMNS} FROM experiments WHERE experiment_id = ?"
+        ))?
         .query_row([id], experiment_from_row)
         .optional()?;
     let Some(e) = e else {
@@ -423,7 +443,10 @@ fn load_experiment(conn: &Connection, experiment_id: &str) -> Result<Experiment,
     Ok(e)
 }
 
-fn require_active_experiment(conn: &Connection, experiment_id: &str) -> Result<Experiment, Wrapped> {
+fn require_active_experiment(
+    conn: &Connection,
+    experiment_id: &str,
+) -> Result<Experiment, Wrapped> {
     let e = load_experiment(conn, experiment_id)?;
     if e.lifecycle_stage != "active" {
         return err(StoreError::InvalidParameter(format!(
@@ -443,20 +466,29 @@ fn run_info_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RunInfo> {
         run_id: id,
         run_name: r.get::<_, Option<String>>(1)?.unwrap_or_default(),
         user_id: r.get::<_, Option<String>>(2)?.unwrap_or_default(),
-        status: r.get::<_, Option<String>>(3)?.unwrap_or_else(|| "RUNNING".into()),
+        status: r
+            .get::<_, Option<String>>(3)?
+            .unwrap_or_else(|| "RUNNING".into()),
         start_time: r.get(4)?,
         end_time: r.get(5)?,
-        lifecycle_stage: r.get::<_, Option<String>>(6)?.unwrap_or_else(|| "active".into()),
+        lifecycle_stage: r
+            .get::<_, Option<String>>(6)?
+            .unwrap_or_else(|| "active".into()),
         artifact_uri: r.get::<_, Option<String>>(7)?.unwrap_or_default(),
-        experiment_id: r.get::<_, Option<i64>>(8)?.map(|i| i.to_string()).unwrap_or_default(),
+        experiment_id: r
+            .get::<_, Option<i64>>(8)?
+            .map(|i| i.to_string())
+            .unwrap_or_default(),
     })
 }
 
 fn load_run_info(conn: &Connection, run_id: &str) -> Result<RunInfo, Wrapped> {
-    conn.prepare_cached(&format!("SELECT {RUN_COLUMNS} FROM runs WHERE run_uuid = ?"))?
-        .query_row([run_id], run_info_from_row)
-        .optional()?
-        .ok_or_else(|| Wrapped(run_not_found(run_id)))
+    conn.prepare_cached(&format!(
+        "SELECT {RUN_COLUMNS} FROM runs WHERE run_uuid = ?"
+    ))?
+    .query_row([run_id], run_info_from_row)
+    .optional()?
+    .ok_or_else(|| Wrapped(run_not_found(run_id)))
 }
 
 fn require_active_run(conn: &Connection, run_id: &str) -> Result<RunInfo, Wrapped> {
@@ -510,7 +542,9 @@ fn load_runs(conn: &Connection, ids: &[String]) -> Result<Vec<Run>, Wrapped> {
     for chunk in ids.chunks(IN_CHUNK) {
         let ph = placeholders(chunk.len());
         {
-            let mut stmt = conn.prepare_cached(&format!("SELECT {RUN_COLUMNS} FROM runs WHERE run_uuid IN ({ph})"))?;
+            let mut stmt = conn.prepare_cached(&format!(
+                "SELECT {RUN_COLUMNS} FROM runs WHERE run_uuid IN ({ph})"
+            ))?;
             let mut rows = stmt.query(params_from_iter(chunk.iter()))?;
             while let Some(r) = rows.next()? {
                 let info = run_info_from_row(r)?;
@@ -607,7 +641,10 @@ fn load_runs(conn: &Connection, ids: &[String]) -> Result<Vec<Run>, Wrapped> {
                     let uuid: String = r.get(0)?;
                     if let Some(&(ri, di)) = input_index.get(&uuid) {
                         if let Some(run) = runs[ri].as_mut() {
-                            run.inputs.dataset_inputs[di].tags.push(InputTag { key: r.get(1)?, value: r.get(2)? });
+                            run.inputs.dataset_inputs[di].tags.push(InputTag {
+                                key: r.get(1)?,
+                                value: r.get(2)?,
+                            });
                         }
                     }
                 }
@@ -657,16 +694,29 @@ fn paged<T>(mut items: Vec<T>, max_results: i64, offset: i64) -> Page<T> {
     } else {
         None
     };
-    Page { items, next_page_token }
+    Page {
+        items,
+        next_page_token,
+    }
 }
 
-fn query_strings(conn: &Connection, sql: &str, params: &[SqlValue]) -> Result<Vec<String>, Wrapped> {
+fn query_strings(
+    conn: &Connection,
+    sql: &str,
+    params: &[SqlValue],
+) -> Result<Vec<String>, Wrapped> {
     let mut stmt = conn.prepare_cached(sql)?;
-    let rows = stmt.query_map(params_from_iter(params.iter().map(to_sql)), |r| r.get::<_, String>(0))?;
+    let rows = stmt.query_map(params_from_iter(params.iter().map(to_sql)), |r| {
+        r.get::<_, String>(0)
+    })?;
     Ok(rows.collect::<Result<Vec<_>, _>>()?)
 }
 
-fn insert_tags(tx: &rusqlite::Transaction<'_>, run_id: &str, tags: &[RunTag]) -> Result<(), Wrapped> {
+fn insert_tags(
+    tx: &rusqlite::Transaction<'_>,
+    run_id: &str,
+    tags: &[RunTag],
+) -> Result<(), Wrapped> {
     let mut stmt = tx.prepare_cached(
         "INSERT INTO tags (\"key\", value, run_uuid) VALUES (?, ?, ?) ON CONFLICT (\"key\", run_uuid) DO UPDATE SET value = excluded.value",
     )?;
@@ -685,13 +735,24 @@ fn stored_value(v: f64) -> (f64, bool) {
     if v.is_nan() {
         (0.0, true)
     } else if v.is_infinite() {
-        (if v > 0.0 { INF_SUBSTITUTE } else { -INF_SUBSTITUTE }, false)
+        (
+            if v > 0.0 {
+                INF_SUBSTITUTE
+            } else {
+                -INF_SUBSTITUTE
+            },
+            false,
+        )
     } else {
         (v, false)
     }
 }
 
-fn log_metrics(tx: &rusqlite::Transaction<'_>, run_id: &str, metrics: &[Metric]) -> Result<(), Wrapped> {
+fn log_metrics(
+    tx: &rusqlite::Transaction<'_>,
+    run_id: &str,
+    metrics: &[Metric],
+) -> Result<(), Wrapped> {
     if metrics.is_empty() {
         return Ok(());
     }
@@ -699,7 +760,11 @@ fn log_metrics(tx: &rusqlite::Transaction<'_>, run_id: &str, metrics: &[Metric])
         let mut sql = String::from("INSERT OR IGNORE INTO metrics (\"key\", value, timestamp, run_uuid, step, is_nan) VALUES ");
         let mut values: Vec<rusqlite::types::Value> = Vec::with_capacity(chunk.len() * 6);
         for (i, m) in chunk.iter().enumerate() {
-            sql.push_str(if i == 0 { "(?, ?, ?, ?, ?, ?)" } else { ", (?, ?, ?, ?, ?, ?)" });
+            sql.push_str(if i == 0 {
+                "(?, ?, ?, ?, ?, ?)"
+            } else {
+                ", (?, ?, ?, ?, ?, ?)"
+            });
             let (v, nan) = stored_value(m.value);
             values.push(m.key.clone().into());
             values.push(v.into());
@@ -733,7 +798,11 @@ fn log_metrics(tx: &rusqlite::Transaction<'_>, run_id: &str, metrics: &[Metric])
     Ok(())
 }
 
-fn log_params(tx: &rusqlite::Transaction<'_>, run_id: &str, params: &[Param]) -> Result<(), Wrapped> {
+fn log_params(
+    tx: &rusqlite::Transaction<'_>,
+    run_id: &str,
+    params: &[Param],
+) -> Result<(), Wrapped> {
     if params.is_empty() {
         return Ok(());
     }
@@ -770,17 +839,26 @@ fn log_params(tx: &rusqlite::Transaction<'_>, run_id: &str, params: &[Param]) ->
             changed.join(", ")
         )));
     }
-    let mut stmt = tx.prepare_cached("INSERT INTO params (\"key\", value, run_uuid) VALUES (?, ?, ?)")?;
+    let mut stmt =
+        tx.prepare_cached("INSERT INTO params (\"key\", value, run_uuid) VALUES (?, ?, ?)")?;
     for p in new_params {
         stmt.execute(rusqlite::params![p.key, p.value, run_id])?;
     }
     Ok(())
 }
 
-fn dataset_uuid_for(tx: &rusqlite::Transaction<'_>, experiment_id: i64, d: &Dataset) -> Result<String, Wrapped> {
+fn dataset_uuid_for(
+    tx: &rusqlite::Transaction<'_>,
+    experiment_id: i64,
+    d: &Dataset,
+) -> Result<String, Wrapped> {
     let existing: Option<String> = tx
-        .prepare_cached("SELECT dataset_uuid FROM datasets WHERE experiment_id = ? AND name = ? AND digest = ?")?
-        .query_row(rusqlite::params![experiment_id, d.name, d.digest], |r| r.get(0))
+        .prepare_cached(
+            "SELECT dataset_uuid FROM datasets WHERE experiment_id = ? AND name = ? AND digest = ?",
+        )?
+        .query_row(rusqlite::params![experiment_id, d.name, d.digest], |r| {
+            r.get(0)
+        })
         .optional()?;
     if let Some(id) = existing {
         return Ok(id);
@@ -871,8 +949,7 @@ impl TrackingStore for SqliteStore {
     async fn search_experiments(&self, q: SearchExperiments) -> StoreResult<Page<Experiment>> {
         self.read(move |conn| {
             let stages = q.view_type.lifecycle_stages();
-            let mut f = Fragment::default();
-            f.sql = format!(
+            let mut f = Fragment::new(format!(
                 "SELECT {} FROM experiments WHERE experiments.workspace = 'default' AND experiments.lifecycle_stage IN ({})",
                 EXPERIMENT_COLUMNS
                     .split(", ")
@@ -880,7 +957,7 @@ impl TrackingStore for SqliteStore {
                     .collect::<Vec<_>>()
                     .join(", "),
                 placeholders(stages.len())
-            );
+            ));
             f.params.extend(stages.iter().map(|s| SqlValue::Text(s.to_string())));
             let filter = query::experiment_filter(DIALECT, &q.filter);
             if !filter.sql.is_empty() {
@@ -986,10 +1063,17 @@ impl TrackingStore for SqliteStore {
         self.write(move |tx| {
             require_active_experiment(tx, &id)?;
             let n = tx
-                .prepare_cached("DELETE FROM experiment_tags WHERE experiment_id = ? AND \"key\" = ?")?
-                .execute(rusqlite::params![parse_experiment_id(&id).unwrap_or(-1), key])?;
+                .prepare_cached(
+                    "DELETE FROM experiment_tags WHERE experiment_id = ? AND \"key\" = ?",
+                )?
+                .execute(rusqlite::params![
+                    parse_experiment_id(&id).unwrap_or(-1),
+                    key
+                ])?;
             if n == 0 {
-                return err(StoreError::NotFound(format!("No tag with name: {key} in experiment with id {id}")));
+                return err(StoreError::NotFound(format!(
+                    "No tag with name: {key} in experiment with id {id}"
+                )));
             }
             Ok(())
         })
@@ -1045,7 +1129,14 @@ impl TrackingStore for SqliteStore {
                     .execute(rusqlite::params![end, id])?;
             }
             if let Some(name) = &update.run_name {
-                insert_tags(tx, &id, &[RunTag { key: "mlflow.runName".into(), value: name.clone() }])?;
+                insert_tags(
+                    tx,
+                    &id,
+                    &[RunTag {
+                        key: "mlflow.runName".into(),
+                        value: name.clone(),
+                    }],
+                )?;
             }
             load_run_info(tx, &id)
         })
@@ -1056,8 +1147,10 @@ impl TrackingStore for SqliteStore {
         let id = run_id.to_string();
         self.write(move |tx| {
             load_run_info(tx, &id)?;
-            tx.prepare_cached("UPDATE runs SET lifecycle_stage = 'deleted', deleted_time = ? WHERE run_uuid = ?")?
-                .execute(rusqlite::params![now_millis(), id])?;
+            tx.prepare_cached(
+                "UPDATE runs SET lifecycle_stage = 'deleted', deleted_time = ? WHERE run_uuid = ?",
+            )?
+            .execute(rusqlite::params![now_millis(), id])?;
             Ok(())
         })
         .await
@@ -1080,7 +1173,12 @@ impl TrackingStore for SqliteStore {
             let info = require_active_run(tx, &id)?;
             log_params(tx, &id, &batch.params)?;
             log_metrics(tx, &id, &batch.metrics)?;
-            logged_models::log_model_metrics(tx, &id, parse_experiment_id(&info.experiment_id).unwrap_or(-1), &batch.metrics)?;
+            logged_models::log_model_metrics(
+                tx,
+                &id,
+                parse_experiment_id(&info.experiment_id).unwrap_or(-1),
+                &batch.metrics,
+            )?;
             insert_tags(tx, &id, &batch.tags)?;
             Ok(())
         })
@@ -1096,14 +1194,21 @@ impl TrackingStore for SqliteStore {
                 .prepare_cached("DELETE FROM tags WHERE run_uuid = ? AND \"key\" = ?")?
                 .execute(rusqlite::params![id, key])?;
             if n == 0 {
-                return err(StoreError::NotFound(format!("No tag with name: {key} in run with id {id}")));
+                return err(StoreError::NotFound(format!(
+                    "No tag with name: {key} in run with id {id}"
+                )));
             }
             Ok(())
         })
         .await
     }
 
-    async fn log_inputs(&self, run_id: &str, datasets: Vec<DatasetInput>, model_ids: Vec<String>) -> StoreResult<()> {
+    async fn log_inputs(
+        &self,
+        run_id: &str,
+        datasets: Vec<DatasetInput>,
+        model_ids: Vec<String>,
+    ) -> StoreResult<()> {
         let id = run_id.to_string();
         self.write(move |tx| {
             let info = require_active_run(tx, &id)?;
@@ -1138,7 +1243,8 @@ impl TrackingStore for SqliteStore {
 
     async fn log_outputs(&self, run_id: &str, models: Vec<ModelOutput>) -> StoreResult<()> {
         let id = run_id.to_string();
-        self.write(move |tx| logged_models::log_outputs(tx, &id, &models)).await
+        self.write(move |tx| logged_models::log_outputs(tx, &id, &models))
+            .await
     }
 
     async fn record_logged_model(&self, run_id: &str, model_json: String) -> StoreResult<()> {
@@ -1150,20 +1256,31 @@ impl TrackingStore for SqliteStore {
                 .prepare_cached("SELECT value FROM tags WHERE run_uuid = ? AND \"key\" = ?")?
                 .query_row(rusqlite::params![id, KEY], |r| r.get(0))
                 .optional()?;
-            let model: serde_json::Value = serde_json::from_str(&model_json)
-                .map_err(|e| Wrapped(StoreError::InvalidParameter(format!("Malformed model info: {e}"))))?;
+            let model: serde_json::Value = serde_json::from_str(&model_json).map_err(|e| {
+                Wrapped(StoreError::InvalidParameter(format!(
+                    "Malformed model info: {e}"
+                )))
+            })?;
             let mut history: Vec<serde_json::Value> = previous
                 .and_then(|p| serde_json::from_str(&p).ok())
                 .unwrap_or_default();
             history.push(model);
-            let value = serde_json::to_string(&history).map_err(|e| Wrapped(StoreError::Backend(e.to_string())))?;
+            let value = serde_json::to_string(&history)
+                .map_err(|e| Wrapped(StoreError::Backend(e.to_string())))?;
             if value.chars().count() > ferroflow_types::limits::MAX_TAG_VAL_LENGTH {
                 return err(StoreError::InvalidParameter(format!(
                     "'{KEY}' exceeds the maximum length of {} characters",
                     ferroflow_types::limits::MAX_TAG_VAL_LENGTH
                 )));
             }
-            insert_tags(tx, &id, &[RunTag { key: KEY.into(), value }])
+            insert_tags(
+                tx,
+                &id,
+                &[RunTag {
+                    key: KEY.into(),
+                    value,
+                }],
+            )
         })
         .await
     }
@@ -1172,14 +1289,20 @@ impl TrackingStore for SqliteStore {
         self.write(move |tx| logged_models::create(tx, model)).await
     }
 
-    async fn get_logged_model(&self, model_id: &str, allow_deleted: bool) -> StoreResult<LoggedModel> {
+    async fn get_logged_model(
+        &self,
+        model_id: &str,
+        allow_deleted: bool,
+    ) -> StoreResult<LoggedModel> {
         let id = model_id.to_string();
-        self.read(move |conn| logged_models::get(conn, &id, allow_deleted)).await
+        self.read(move |conn| logged_models::get(conn, &id, allow_deleted))
+            .await
     }
 
     async fn finalize_logged_model(&self, model_id: &str, status: i64) -> StoreResult<LoggedModel> {
         let id = model_id.to_string();
-        self.write(move |tx| logged_models::finalize(tx, &id, status)).await
+        self.write(move |tx| logged_models::finalize(tx, &id, status))
+            .await
     }
 
     async fn delete_logged_model(&self, model_id: &str) -> StoreResult<()> {
@@ -1187,24 +1310,39 @@ impl TrackingStore for SqliteStore {
         self.write(move |tx| logged_models::delete(tx, &id)).await
     }
 
-    async fn set_logged_model_tags(&self, model_id: &str, tags: Vec<LoggedModelTag>) -> StoreResult<()> {
+    async fn set_logged_model_tags(
+        &self,
+        model_id: &str,
+        tags: Vec<LoggedModelTag>,
+    ) -> StoreResult<()> {
         let id = model_id.to_string();
-        self.write(move |tx| logged_models::set_tags(tx, &id, &tags)).await
+        self.write(move |tx| logged_models::set_tags(tx, &id, &tags))
+            .await
     }
 
     async fn delete_logged_model_tag(&self, model_id: &str, key: &str) -> StoreResult<()> {
         let id = model_id.to_string();
         let key = key.to_string();
-        self.write(move |tx| logged_models::delete_tag(tx, &id, &key)).await
+        self.write(move |tx| logged_models::delete_tag(tx, &id, &key))
+            .await
     }
 
-    async fn log_logged_model_params(&self, model_id: &str, params: Vec<LoggedModelParameter>) -> StoreResult<()> {
+    async fn log_logged_model_params(
+        &self,
+        model_id: &str,
+        params: Vec<LoggedModelParameter>,
+    ) -> StoreResult<()> {
         let id = model_id.to_string();
-        self.write(move |tx| logged_models::log_params(tx, &id, &params)).await
+        self.write(move |tx| logged_models::log_params(tx, &id, &params))
+            .await
     }
 
-    async fn search_logged_models(&self, query: SearchLoggedModels) -> StoreResult<Page<LoggedModel>> {
-        self.read(move |conn| logged_models::search(conn, &query)).await
+    async fn search_logged_models(
+        &self,
+        query: SearchLoggedModels,
+    ) -> StoreResult<Page<LoggedModel>> {
+        self.read(move |conn| logged_models::search(conn, &query))
+            .await
     }
 
     async fn search_runs(&self, q: SearchRuns) -> StoreResult<Page<Run>> {
@@ -1215,8 +1353,7 @@ impl TrackingStore for SqliteStore {
             }
             let (joins, order) = query::run_order_by(DIALECT, &q.order_by);
             let stages = q.view_type.lifecycle_stages();
-            let mut f = Fragment::default();
-            f.sql = format!("SELECT runs.run_uuid FROM runs{} WHERE runs.experiment_id IN ({}) AND runs.lifecycle_stage IN ({})", joins.sql, placeholders(ids.len()), placeholders(stages.len()));
+            let mut f = Fragment::new(format!("SELECT runs.run_uuid FROM runs{} WHERE runs.experiment_id IN ({}) AND runs.lifecycle_stage IN ({})", joins.sql, placeholders(ids.len()), placeholders(stages.len())));
             f.params.extend(joins.params);
             f.params.extend(ids.iter().map(|i| SqlValue::Int(*i)));
             f.params.extend(stages.iter().map(|s| SqlValue::Text(s.to_string())));
@@ -1256,7 +1393,12 @@ impl TrackingStore for SqliteStore {
         .await
     }
 
-    async fn get_metric_history_bulk(&self, run_ids: &[String], metric_key: &str, max_results: i64) -> StoreResult<Vec<RunMetric>> {
+    async fn get_metric_history_bulk(
+        &self,
+        run_ids: &[String],
+        metric_key: &str,
+        max_results: i64,
+    ) -> StoreResult<Vec<RunMetric>> {
         let run_ids = run_ids.to_vec();
         let key = metric_key.to_string();
         self.read(move |conn| {
@@ -1274,7 +1416,10 @@ impl TrackingStore for SqliteStore {
         .await
     }
 
-    async fn get_metric_history_bulk_interval(&self, q: BulkIntervalQuery) -> StoreResult<Vec<RunMetric>> {
+    async fn get_metric_history_bulk_interval(
+        &self,
+        q: BulkIntervalQuery,
+    ) -> StoreResult<Vec<RunMetric>> {
         self.read(move |conn| {
             // Sampling happens in SQL: number the run's distinct steps in the window, keep
             // every k-th one plus the first and last, and return the points at those steps.

@@ -23,7 +23,9 @@ fn model_not_found(name: &str) -> StoreError {
 }
 
 fn version_not_found(name: &str, version: i64) -> StoreError {
-    StoreError::NotFound(format!("Model Version (name={name}, version={version}) not found"))
+    StoreError::NotFound(format!(
+        "Model Version (name={name}, version={version}) not found"
+    ))
 }
 
 const MV_COLUMNS: &str = "mv.name, mv.version, mv.creation_time, mv.last_updated_time, mv.description, mv.user_id, mv.current_stage, mv.source, mv.run_id, mv.status, mv.status_message, mv.run_link, mv.storage_location";
@@ -49,15 +51,27 @@ fn version_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ModelVersion> {
 }
 
 /// Runs a model-version query and attaches tags (and aliases when asked).
-fn query_versions(conn: &Connection, sql: &str, params: &[SqlValue], with_aliases: bool) -> Result<Vec<ModelVersion>, Wrapped> {
+fn query_versions(
+    conn: &Connection,
+    sql: &str,
+    params: &[SqlValue],
+    with_aliases: bool,
+) -> Result<Vec<ModelVersion>, Wrapped> {
     let mut stmt = conn.prepare_cached(sql)?;
-    let rows = stmt.query_map(params_from_iter(params.iter().map(to_sql)), version_from_row)?;
+    let rows = stmt.query_map(
+        params_from_iter(params.iter().map(to_sql)),
+        version_from_row,
+    )?;
     let mut versions = rows.collect::<Result<Vec<_>, _>>()?;
     attach_version_details(conn, &mut versions, with_aliases)?;
     Ok(versions)
 }
 
-fn attach_version_details(conn: &Connection, versions: &mut [ModelVersion], with_aliases: bool) -> Result<(), Wrapped> {
+fn attach_version_details(
+    conn: &Connection,
+    versions: &mut [ModelVersion],
+    with_aliases: bool,
+) -> Result<(), Wrapped> {
     if versions.is_empty() {
         return Ok(());
     }
@@ -76,7 +90,10 @@ fn attach_version_details(conn: &Connection, versions: &mut [ModelVersion], with
         while let Some(r) = rows.next()? {
             let key = (r.get::<_, String>(0)?, r.get::<_, i64>(1)?.to_string());
             if let Some(&i) = index.get(&key) {
-                versions[i].tags.push(RegistryTag { key: r.get(2)?, value: r.get::<_, Option<String>>(3)?.unwrap_or_default() });
+                versions[i].tags.push(RegistryTag {
+                    key: r.get(2)?,
+                    value: r.get::<_, Option<String>>(3)?.unwrap_or_default(),
+                });
             }
         }
         if with_aliases {
@@ -99,9 +116,14 @@ fn get_version(conn: &Connection, name: &str, version: i64) -> Result<ModelVersi
     let sql = format!(
         "SELECT {MV_COLUMNS} FROM model_versions mv WHERE mv.workspace = 'default' AND mv.name = ? AND mv.version = ? AND mv.current_stage != '{STAGE_DELETED_INTERNAL}'"
     );
-    query_versions(conn, &sql, &[SqlValue::Text(name.into()), SqlValue::Int(version)], true)?
-        .pop()
-        .ok_or_else(|| Wrapped(version_not_found(name, version)))
+    query_versions(
+        conn,
+        &sql,
+        &[SqlValue::Text(name.into()), SqlValue::Int(version)],
+        true,
+    )?
+    .pop()
+    .ok_or_else(|| Wrapped(version_not_found(name, version)))
 }
 
 fn require_model(conn: &Connection, name: &str) -> Result<(), Wrapped> {
@@ -118,7 +140,11 @@ fn require_model(conn: &Connection, name: &str) -> Result<(), Wrapped> {
 /// Whole registered models for `names`, in order: tags, aliases and the newest version per stage.
 fn load_models(conn: &Connection, names: &[String]) -> Result<Vec<RegisteredModel>, Wrapped> {
     let mut models: Vec<Option<RegisteredModel>> = vec![None; names.len()];
-    let pos: HashMap<&str, usize> = names.iter().enumerate().map(|(i, n)| (n.as_str(), i)).collect();
+    let pos: HashMap<&str, usize> = names
+        .iter()
+        .enumerate()
+        .map(|(i, n)| (n.as_str(), i))
+        .collect();
     for chunk in names.chunks(IN_CHUNK) {
         let ph = placeholders(chunk.len());
         {
@@ -140,7 +166,12 @@ fn load_models(conn: &Connection, names: &[String]) -> Result<Vec<RegisteredMode
                 }
             }
         }
-        let mut each = |sql: String, f: &mut dyn FnMut(&mut RegisteredModel, &rusqlite::Row<'_>) -> rusqlite::Result<()>| -> Result<(), Wrapped> {
+        let mut each = |sql: String,
+                        f: &mut dyn FnMut(
+            &mut RegisteredModel,
+            &rusqlite::Row<'_>,
+        ) -> rusqlite::Result<()>|
+         -> Result<(), Wrapped> {
             let mut stmt = conn.prepare_cached(&sql)?;
             let mut rows = stmt.query(params_from_iter(chunk.iter()))?;
             while let Some(r) = rows.next()? {
@@ -176,7 +207,9 @@ fn load_models(conn: &Connection, names: &[String]) -> Result<Vec<RegisteredMode
 }
 
 fn get_model(conn: &Connection, name: &str) -> Result<RegisteredModel, Wrapped> {
-    load_models(conn, &[name.to_string()])?.pop().ok_or_else(|| Wrapped(model_not_found(name)))
+    load_models(conn, &[name.to_string()])?
+        .pop()
+        .ok_or_else(|| Wrapped(model_not_found(name)))
 }
 
 fn touch_model(tx: &Transaction<'_>, name: &str, now: i64) -> Result<(), Wrapped> {
@@ -185,21 +218,36 @@ fn touch_model(tx: &Transaction<'_>, name: &str, now: i64) -> Result<(), Wrapped
     Ok(())
 }
 
-fn search_names(conn: &Connection, filter: Fragment, order: &str, table: &str, q: &SearchRegistry) -> Result<Page<String>, Wrapped> {
-    let mut f = Fragment::default();
-    f.sql = format!("SELECT rm.name FROM {table} rm WHERE {} ORDER BY {order} LIMIT ? OFFSET ?", filter.sql);
+fn search_names(
+    conn: &Connection,
+    filter: Fragment,
+    order: &str,
+    table: &str,
+    q: &SearchRegistry,
+) -> Result<Page<String>, Wrapped> {
+    let mut f = Fragment::new(format!(
+        "SELECT rm.name FROM {table} rm WHERE {} ORDER BY {order} LIMIT ? OFFSET ?",
+        filter.sql
+    ));
     f.params = filter.params;
     f.params.push(SqlValue::Int(q.max_results + 1));
     f.params.push(SqlValue::Int(q.offset));
     let mut stmt = conn.prepare_cached(&f.sql)?;
-    let rows = stmt.query_map(params_from_iter(f.params.iter().map(to_sql)), |r| r.get::<_, String>(0))?;
+    let rows = stmt.query_map(params_from_iter(f.params.iter().map(to_sql)), |r| {
+        r.get::<_, String>(0)
+    })?;
     let names = rows.collect::<Result<Vec<_>, _>>()?;
     Ok(paged(names, q.max_results, q.offset))
 }
 
 #[async_trait]
 impl RegistryStore for SqliteStore {
-    async fn create_registered_model(&self, name: &str, tags: Vec<RegistryTag>, description: Option<String>) -> StoreResult<RegisteredModel> {
+    async fn create_registered_model(
+        &self,
+        name: &str,
+        tags: Vec<RegistryTag>,
+        description: Option<String>,
+    ) -> StoreResult<RegisteredModel> {
         let name = name.to_string();
         self.write(move |tx| {
             let exists: Option<i64> = tx
@@ -228,7 +276,11 @@ impl RegistryStore for SqliteStore {
         self.read(move |conn| get_model(conn, &name)).await
     }
 
-    async fn rename_registered_model(&self, name: &str, new_name: &str) -> StoreResult<RegisteredModel> {
+    async fn rename_registered_model(
+        &self,
+        name: &str,
+        new_name: &str,
+    ) -> StoreResult<RegisteredModel> {
         let (name, new_name) = (name.to_string(), new_name.to_string());
         self.write(move |tx| {
             require_model(tx, &name)?;
@@ -253,7 +305,11 @@ impl RegistryStore for SqliteStore {
         .await
     }
 
-    async fn update_registered_model(&self, name: &str, description: Option<String>) -> StoreResult<RegisteredModel> {
+    async fn update_registered_model(
+        &self,
+        name: &str,
+        description: Option<String>,
+    ) -> StoreResult<RegisteredModel> {
         let name = name.to_string();
         self.write(move |tx| {
             require_model(tx, &name)?;
@@ -282,12 +338,18 @@ impl RegistryStore for SqliteStore {
         .await
     }
 
-    async fn search_registered_models(&self, q: SearchRegistry) -> StoreResult<Page<RegisteredModel>> {
+    async fn search_registered_models(
+        &self,
+        q: SearchRegistry,
+    ) -> StoreResult<Page<RegisteredModel>> {
         self.read(move |conn| {
             let filter = query::registered_model_filter(DIALECT, &q.filter);
             let order = query::registered_model_order_by(&q.order_by);
             let page = search_names(conn, filter, &order, "registered_models", &q)?;
-            Ok(Page { items: load_models(conn, &page.items)?, next_page_token: page.next_page_token })
+            Ok(Page {
+                items: load_models(conn, &page.items)?,
+                next_page_token: page.next_page_token,
+            })
         })
         .await
     }
@@ -316,7 +378,11 @@ impl RegistryStore for SqliteStore {
         .await
     }
 
-    async fn get_latest_versions(&self, name: &str, stages: Vec<String>) -> StoreResult<Vec<ModelVersion>> {
+    async fn get_latest_versions(
+        &self,
+        name: &str,
+        stages: Vec<String>,
+    ) -> StoreResult<Vec<ModelVersion>> {
         let name = name.to_string();
         self.read(move |conn| {
             require_model(conn, &name)?;
@@ -361,10 +427,16 @@ impl RegistryStore for SqliteStore {
 
     async fn get_model_version(&self, name: &str, version: i64) -> StoreResult<ModelVersion> {
         let name = name.to_string();
-        self.read(move |conn| get_version(conn, &name, version)).await
+        self.read(move |conn| get_version(conn, &name, version))
+            .await
     }
 
-    async fn update_model_version(&self, name: &str, version: i64, description: Option<String>) -> StoreResult<ModelVersion> {
+    async fn update_model_version(
+        &self,
+        name: &str,
+        version: i64,
+        description: Option<String>,
+    ) -> StoreResult<ModelVersion> {
         let name = name.to_string();
         self.write(move |tx| {
             get_version(tx, &name, version)?;
@@ -375,7 +447,13 @@ impl RegistryStore for SqliteStore {
         .await
     }
 
-    async fn transition_model_version_stage(&self, name: &str, version: i64, stage: &str, archive_existing: bool) -> StoreResult<ModelVersion> {
+    async fn transition_model_version_stage(
+        &self,
+        name: &str,
+        version: i64,
+        stage: &str,
+        archive_existing: bool,
+    ) -> StoreResult<ModelVersion> {
         let (name, stage) = (name.to_string(), stage.to_string());
         self.write(move |tx| {
             get_version(tx, &name, version)?;
@@ -427,7 +505,12 @@ impl RegistryStore for SqliteStore {
         .await
     }
 
-    async fn set_model_version_tag(&self, name: &str, version: i64, tag: RegistryTag) -> StoreResult<()> {
+    async fn set_model_version_tag(
+        &self,
+        name: &str,
+        version: i64,
+        tag: RegistryTag,
+    ) -> StoreResult<()> {
         let name = name.to_string();
         self.write(move |tx| {
             get_version(tx, &name, version)?;
@@ -440,7 +523,12 @@ impl RegistryStore for SqliteStore {
         .await
     }
 
-    async fn delete_model_version_tag(&self, name: &str, version: i64, key: &str) -> StoreResult<()> {
+    async fn delete_model_version_tag(
+        &self,
+        name: &str,
+        version: i64,
+        key: &str,
+    ) -> StoreResult<()> {
         let (name, key) = (name.to_string(), key.to_string());
         self.write(move |tx| {
             get_version(tx, &name, version)?;
@@ -451,7 +539,12 @@ impl RegistryStore for SqliteStore {
         .await
     }
 
-    async fn set_registered_model_alias(&self, name: &str, alias: &str, version: i64) -> StoreResult<()> {
+    async fn set_registered_model_alias(
+        &self,
+        name: &str,
+        alias: &str,
+        version: i64,
+    ) -> StoreResult<()> {
         let (name, alias) = (name.to_string(), alias.to_string());
         self.write(move |tx| {
             require_model(tx, &name)?;
@@ -478,7 +571,11 @@ impl RegistryStore for SqliteStore {
         .await
     }
 
-    async fn get_model_version_by_alias(&self, name: &str, alias: &str) -> StoreResult<ModelVersion> {
+    async fn get_model_version_by_alias(
+        &self,
+        name: &str,
+        alias: &str,
+    ) -> StoreResult<ModelVersion> {
         let (name, alias) = (name.to_string(), alias.to_string());
         self.read(move |conn| {
             require_model(conn, &name)?;
