@@ -46,7 +46,8 @@ impl Dialect {
     /// `Only [...] attributes support comparison with a list` message.
     fn list_attributes(self) -> &'static [&'static str] {
         match self {
-            Dialect::Runs | Dialect::ModelVersions => &["run_id"],
+            Dialect::Runs => &["run_id"],
+            Dialect::ModelVersions => &["name", "run_id"],
             _ => &[],
         }
     }
@@ -165,7 +166,6 @@ const REGISTERED_MODEL_ORDER_ATTRS: &[Attr] = &[
     s("name"),
     n_alias("timestamp", "last_updated_timestamp"),
     n("last_updated_timestamp"),
-    n("creation_timestamp"),
 ];
 
 const MODEL_VERSION_FILTER_ATTRS: &[Attr] = &[
@@ -607,9 +607,12 @@ fn check_value(
             .into())
         }
         RawValue::Num(v) => match rule.value {
-            ValueRule::Number | ValueRule::NumberOrIntegerString => {
-                Ok(Checked::Ready(Value::Number(*v)))
+            ValueRule::Number => Ok(Checked::Ready(Value::Number(*v))),
+            // Version numbers are integers: MLflow refuses `version_number = 1.5`.
+            ValueRule::NumberOrIntegerString if v.fract() != 0.0 => {
+                Err(format!("Invalid value for numeric attribute '{name}': {found}").into())
             }
+            ValueRule::NumberOrIntegerString => Ok(Checked::Ready(Value::Number(*v))),
             ValueRule::StringOrBareNumber => Ok(Checked::Ready(Value::String(found.to_string()))),
             ValueRule::QuotedString
                 if d == Dialect::ModelVersions && key.entity == EntityType::Attribute =>

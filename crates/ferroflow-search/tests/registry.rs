@@ -162,13 +162,24 @@ fn registered_model_order_by_normalizes_timestamp() {
         parse_registered_model_order_by(&owned(&["name DESC", "timestamp",])).unwrap(),
         vec![ob("name", false), ob("last_updated_timestamp", true)]
     );
-    assert_eq!(
-        parse_registered_model_order_by(&owned(&["creation_timestamp", "last_updated_timestamp"]))
-            .unwrap(),
-        vec![
-            ob("creation_timestamp", true),
-            ob("last_updated_timestamp", true)
-        ]
+}
+
+#[test]
+fn registered_model_order_by_refuses_creation_timestamp() {
+    // MLflow's SQL registry store orders only by name and last-updated time.
+    assert!(parse_registered_model_order_by(&owned(&["creation_timestamp"])).is_err());
+}
+
+#[test]
+fn model_version_number_must_be_an_integer() {
+    let e = parse_model_version_filter("version_number = 1.5")
+        .err()
+        .unwrap();
+    assert!(
+        e.message
+            .contains("Invalid value for numeric attribute 'version_number': 1.5"),
+        "{}",
+        e.message
     );
 }
 

@@ -637,7 +637,8 @@ pub fn model_version_filter(dialect: Dialect, clauses: &[Comparison]) -> Fragmen
     f
 }
 
-/// ORDER BY for model versions: the requested keys, then `name ASC, version DESC`.
+/// ORDER BY for model versions: the requested keys (by default `last_updated_timestamp
+/// DESC`), then MLflow's tie-breakers `name ASC, version DESC`.
 pub fn model_version_order_by(order_by: &[OrderBy]) -> String {
     let mut parts = Vec::new();
     for o in order_by {
@@ -651,6 +652,9 @@ pub fn model_version_order_by(order_by: &[OrderBy]) -> String {
         parts.push(format!(
             "CASE WHEN {column} IS NULL THEN 1 ELSE 0 END, {column} {dir}"
         ));
+    }
+    if order_by.is_empty() {
+        parts.push("mv.last_updated_time DESC".to_string());
     }
     parts.push("mv.name ASC".to_string());
     parts.push("mv.version DESC".to_string());

@@ -20,7 +20,7 @@ use crate::validation::{validate_key, validate_length};
 use crate::AppState;
 
 use super::source::{resolve_source, SourceLineage};
-use super::tracking::{list_response, parse_page_token};
+use super::tracking::{list_response, page_token_for, parse_page_token};
 
 type JsonResult = HandlerResult<Json<Value>>;
 
@@ -36,6 +36,32 @@ const IS_PROMPT_TAG: &str = "mlflow.prompt.is_prompt";
 const PROMPT_SOURCE_PLACEHOLDERS: [&str; 2] = ["dummy-source", "prompt-template"];
 /// Logged-model tag listing the registry versions made from it.
 const MODEL_VERSIONS_TAG: &str = "mlflow.modelVersions";
+
+/// JSON spaced the way Python's `json.dumps` writes it (`", "` and `": "`), for tag values
+/// MLflow's own code writes and compares as text.
+fn python_json(v: &Value) -> String {
+    match v {
+        Value::Array(items) => format!(
+            "[{}]",
+            items.iter().map(python_json).collect::<Vec<_>>().join(", ")
+        ),
+        Value::Object(m) => format!(
+            "{{{}}}",
+            m.iter()
+                .map(|(k, v)| format!("{}: {}", Value::String(k.clone()), python_json(v)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        other => other.to_string(),
+    }
+}
+
+fn is_prompt(tags: &[RegistryTag]) -> bool {
+    tags.iter()
+        .rev()
+        .find(|t| t.key == IS_PROMPT_TAG)
+        .is_some_and(|t| t.value.eq_ignore_ascii_case("true"))
+}
 
 fn to_json<T: serde::Serialize>(v: &T) -> Value {
     serde_json::to_value(v).unwrap_or(Value::Null)
@@ -67,6 +93,14 @@ fn version(params: &Params) -> Result<i64, ApiError> {
         None => return Err(missing("version")),
         Some(v) => v,
     };
+    // `version` is a string field in MLflow's protos: a JSON number does not parse.
+    if raw.is_number() {
+        return Err(crate::params::invalid_value(
+            "version",
+            raw,
+            "Hint: Value was of type 'int'. See the API docs for more information about request parameters.",
+        ));
+    }
     value_as_i64(raw).ok_or_else(|| {
         let shown = raw
             .as_str()
@@ -109,9 +143,9 @@ fn registry_tags(params: &Params) -> Result<Vec<RegistryTag>, ApiError> {
 }
 
 fn validate_alias(alias: Option<String>) -> Result<String, ApiError> {
-    let alias = alias.filter(|a| !a.is_empty()).ok_or_else(|| {
-        ApiError::invalid_parameter("Registered model alias name cannot be empty.")
-    })?;
+    let alias = alias
+        .filter(|a| !a.is_empty())
+        .ok_or_else(|| missing("alias"))?;
     if !alias
         .chars()
         .all(|c| c.is_alphanumeric() || c == '_' || c == '-')
@@ -151,16 +185,14 @@ fn stage(raw: &str) -> Result<&'static str, ApiError> {
     })
 }
 
+/// `max_results` with MLflow's registry messages: above the limit is refused naming the
+/// value as sent; below 1 is refused for versions (registered models answer an empty page).
 fn max_results(params: &Params, default: i64, limit: i64) -> Result<i64, ApiError> {
     let n = params.opt_i64("max_results")?.unwrap_or(default);
     if n > limit {
+        let shown = params.get("max_results").cloned().unwrap_or(Value::from(n));
         return Err(ApiError::invalid_parameter(format!(
-            "Invalid value for request parameter max_results. It must be at most {limit}, but got value {n}"
-        )));
-    }
-    if n < 1 {
-        return Err(ApiError::invalid_parameter(format!(
-            "Invalid value for request parameter max_results. It must be at least 1, but got value {n}"
+            "Invalid value {shown} for parameter 'max_results' supplied. It must be at most {limit}."
         )));
     }
     Ok(n)
@@ -176,10 +208,33 @@ pub async fn create_registered_model(State(app): State<AppState>, params: Params
     let name = model_name(&params)?;
     let tags = registry_tags(&params)?;
     let description = params.opt_str("description")?;
-    let model = app
+    let new_is_prompt = is_prompt(&tags);
+    let model = match app
         .registry
         .create_registered_model(&name, tags, description)
-        .await?;
+        .await
+    {
+        Ok(m) => m,
+        Err(ferroflow_store::StoreError::AlreadyExists(message)) => {
+            // Models and prompts share one namespace; say which one holds the name.
+            let existing_is_prompt = app
+                .registry
+                .get_registered_model(&name)
+                .await
+                .is_ok_and(|m| is_prompt(&m.tags));
+            let message = match (existing_is_prompt, new_is_prompt) {
+                (true, false) => format!(
+                    "Tried to create a registered model with name '{name}', but the name is already taken by a prompt. MLflow does not allow creating a model and a prompt with the same name."
+                ),
+                (false, true) => format!(
+                    "Tried to create a prompt with name '{name}', but the name is already taken by a registered model. MLflow does not allow creating a model and a prompt with the same name."
+                ),
+                _ => message,
+            };
+            return Err(ApiError::already_exists(message).into());
+        }
+        Err(e) => return Err(e.into()),
+    };
     app.webhooks.emit("registered_model", "created", json!({
         "name": model.name,
         "tags": model.tags.iter().map(|t| (t.key.clone(), Value::String(t.value.clone()))).collect::<Map<String, Value>>(),
@@ -206,7 +261,8 @@ pub async fn rename_registered_model(State(app): State<AppState>, params: Params
 
 pub async fn update_registered_model(State(app): State<AppState>, params: Params) -> JsonResult {
     let name = model_name(&params)?;
-    let description = params.opt_str("description")?;
+    // An update without a description clears it, as in MLflow.
+    let description = Some(params.opt_str("description")?.unwrap_or_default());
     let model = app
         .registry
         .update_registered_model(&name, description)
@@ -226,6 +282,14 @@ pub async fn search_registered_models(State(app): State<AppState>, params: Param
         SEARCH_REGISTERED_MODELS_DEFAULT,
         SEARCH_REGISTERED_MODELS_MAX,
     )?;
+    if max_results < 1 {
+        // MLflow answers an empty page (with a token back to the start) rather than an error.
+        return Ok(list_response::<ModelVersion>(
+            "registered_models",
+            &[],
+            Some(page_token_for(0)),
+        ));
+    }
     let filter = ferroflow_search::parse_registered_model_filter(
         &params.opt_str("filter")?.unwrap_or_default(),
     )?;
@@ -324,9 +388,10 @@ pub async fn create_model_version(State(app): State<AppState>, params: Params) -
             name: name.clone(),
             source: lineage.source.clone(),
             storage_location: lineage.storage_location.clone(),
-            run_id: lineage.run_id.clone(),
-            run_link: params.opt_str("run_link")?,
-            description: params.opt_str("description")?,
+            run_id: Some(lineage.run_id.clone().unwrap_or_default()),
+            // Unset strings are stored as "" (MLflow's proto2 defaults), and sent back as such.
+            run_link: Some(params.opt_str("run_link")?.unwrap_or_default()),
+            description: Some(params.opt_str("description")?.unwrap_or_default()),
             tags,
         })
         .await?;
@@ -363,7 +428,7 @@ async fn link_logged_model(app: &AppState, model_id: &str, name: &str, version: 
     }
     let tag = LoggedModelTag {
         key: MODEL_VERSIONS_TAG.into(),
-        value: Value::Array(list).to_string(),
+        value: python_json(&Value::Array(list)),
     };
     if let Err(e) = app.store.set_logged_model_tags(model_id, vec![tag]).await {
         tracing::warn!(%model_id, error = %e, "could not link the logged model to its registry version");
@@ -427,6 +492,12 @@ pub async fn search_model_versions(State(app): State<AppState>, params: Params) 
         SEARCH_MODEL_VERSIONS_DEFAULT,
         SEARCH_MODEL_VERSIONS_MAX,
     )?;
+    if max_results < 1 {
+        return Err(ApiError::invalid_parameter(format!(
+            "Invalid value for max_results. It must be a positive integer, but got {max_results}"
+        ))
+        .into());
+    }
     let filter = ferroflow_search::parse_model_version_filter(
         &params.opt_str("filter")?.unwrap_or_default(),
     )?;

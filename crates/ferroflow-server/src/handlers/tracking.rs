@@ -63,12 +63,37 @@ pub fn parse_page_token(token: Option<&str>) -> Result<i64, ApiError> {
         .map_err(|_| bad("could not base64-decode"))?;
     let value: Value =
         serde_json::from_slice(&decoded).map_err(|_| bad("decoded JSON is malformed"))?;
-    let offset = value
-        .get("offset")
-        .ok_or_else(|| bad("it is missing the 'offset' field"))?;
-    match value_as_i64(offset) {
-        Some(n) if n >= 0 => Ok(n),
-        _ => Err(bad("the offset must be a non-negative integer")),
+    // MLflow refuses a token whose offset is missing or 0 (falsy), naming what it parsed.
+    match value.get("offset").and_then(value_as_i64) {
+        Some(n) if n > 0 => Ok(n),
+        _ => Err(bad(&format!("parsed value={}", python_repr(&value)))),
+    }
+}
+
+/// A page token for `offset`, as MLflow makes them.
+pub fn page_token_for(offset: i64) -> String {
+    base64::engine::general_purpose::STANDARD.encode(format!("{{\"offset\": {offset}}}"))
+}
+
+/// How Python prints a decoded JSON value (MLflow's messages show it that way).
+fn python_repr(v: &Value) -> String {
+    match v {
+        Value::Null => "None".into(),
+        Value::Bool(true) => "True".into(),
+        Value::Bool(false) => "False".into(),
+        Value::Number(n) => n.to_string(),
+        Value::String(s) => format!("'{s}'"),
+        Value::Array(items) => format!(
+            "[{}]",
+            items.iter().map(python_repr).collect::<Vec<_>>().join(", ")
+        ),
+        Value::Object(m) => format!(
+            "{{{}}}",
+            m.iter()
+                .map(|(k, v)| format!("'{k}': {}", python_repr(v)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
     }
 }
 
@@ -871,6 +896,16 @@ mod tests {
         assert_eq!(parse_page_token(Some(&token)).ok(), Some(30));
         assert_eq!(parse_page_token(None).ok(), Some(0));
         assert!(parse_page_token(Some("!!!")).is_err());
+    }
+
+    #[test]
+    fn a_zero_offset_token_is_refused_like_mlflow() {
+        let token = page_token_for(0);
+        let msg = parse_page_token(Some(&token))
+            .err()
+            .map(|e| e.message)
+            .unwrap_or_default();
+        assert_eq!(msg, "Invalid page token, parsed value={'offset': 0}");
     }
 
     #[test]

@@ -158,7 +158,7 @@ fn load_models(conn: &Connection, names: &[String]) -> Result<Vec<RegisteredMode
                         name,
                         creation_timestamp: r.get::<_, Option<i64>>(1)?.unwrap_or(0),
                         last_updated_timestamp: r.get(2)?,
-                        description: r.get(3)?,
+                        description: r.get::<_, Option<String>>(3)?.filter(|d| !d.is_empty()),
                         latest_versions: Vec::new(),
                         tags: Vec::new(),
                         aliases: Vec::new(),
@@ -499,7 +499,7 @@ impl RegistryStore for SqliteStore {
             params.push(SqlValue::Int(q.max_results + 1));
             params.push(SqlValue::Int(q.offset));
             let sql = format!("SELECT {MV_COLUMNS} FROM model_versions mv WHERE {} ORDER BY {order} LIMIT ? OFFSET ?", filter.sql);
-            let versions = query_versions(conn, &sql, &params, true)?;
+            let versions = query_versions(conn, &sql, &params, false)?;
             Ok(paged(versions, q.max_results, q.offset))
         })
         .await
@@ -547,13 +547,13 @@ impl RegistryStore for SqliteStore {
     ) -> StoreResult<()> {
         let (name, alias) = (name.to_string(), alias.to_string());
         self.write(move |tx| {
-            require_model(tx, &name)?;
+            // A missing model is reported as a missing version, as MLflow does; aliases do
+            // not count as an update of the model.
             get_version(tx, &name, version)?;
             tx.prepare_cached(
                 "INSERT INTO registered_model_aliases (alias, version, name, workspace) VALUES (?, ?, ?, 'default') ON CONFLICT (workspace, name, alias) DO UPDATE SET version = excluded.version",
             )?
             .execute(rusqlite::params![alias, version, name])?;
-            touch_model(tx, &name, now_millis())?;
             Ok(())
         })
         .await
@@ -565,8 +565,7 @@ impl RegistryStore for SqliteStore {
             require_model(tx, &name)?;
             tx.prepare_cached("DELETE FROM registered_model_aliases WHERE workspace = 'default' AND name = ? AND alias = ?")?
                 .execute(rusqlite::params![name, alias])?;
-            touch_model(tx, &name, now_millis())?;
-            Ok(())
+                        Ok(())
         })
         .await
     }
@@ -579,13 +578,24 @@ impl RegistryStore for SqliteStore {
         let (name, alias) = (name.to_string(), alias.to_string());
         self.read(move |conn| {
             require_model(conn, &name)?;
+            if alias.eq_ignore_ascii_case("latest") {
+                // The reserved alias: the newest live version in any stage.
+                let latest: Option<i64> = conn
+                    .prepare_cached(&format!("SELECT MAX(version) FROM model_versions WHERE workspace = 'default' AND name = ? AND current_stage != '{STAGE_DELETED_INTERNAL}'"))?
+                    .query_row([&name], |r| r.get(0))?;
+                return match latest {
+                    Some(v) => get_version(conn, &name, v),
+                    None => err(StoreError::NotFound(format!("Latest version not found for model {name}."))),
+                };
+            }
             let version: Option<i64> = conn
                 .prepare_cached("SELECT version FROM registered_model_aliases WHERE workspace = 'default' AND name = ? AND alias = ?")?
                 .query_row(rusqlite::params![name, alias], |r| r.get(0))
                 .optional()?;
             match version {
                 Some(v) => get_version(conn, &name, v),
-                None => err(StoreError::NotFound(format!("Registered model alias {alias} not found."))),
+                // MLflow answers a missing alias of an existing model with 400, not 404.
+                None => err(StoreError::InvalidParameter(format!("Registered model alias {alias} not found."))),
             }
         })
         .await
