@@ -19,3 +19,8 @@ fi
 
 echo "== compatibility tests with the real mlflow client"
 FERROFLOW_BIN="$PWD/target/debug/ferroflow" .venv/bin/python -m pytest tests/compat -q -p no:cacheprovider
+
+# ---- web UI: browser tests (chromium + playwright-core; screenshots in test-output/ui-screenshots/)
+echo "== web UI tests in a real browser"
+bash scripts/ui-test.sh
+# ---- end web UI

@@ -15,6 +15,7 @@ use std::time::Duration;
 use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
 use object_store::azure::{AzureConfigKey, MicrosoftAzureBuilder};
 use object_store::gcp::{GoogleCloudStorageBuilder, GoogleConfigKey};
+use object_store::multipart::MultipartStore;
 use object_store::path::Path as ObjectPath;
 use object_store::{ClientConfigKey, ClientOptions, ObjectStore};
 use url::Url;
@@ -70,9 +71,19 @@ pub(crate) enum Parsed {
     Object {
         root_uri: String,
         store: Arc<dyn ObjectStore>,
+        /// The same store's low-level multipart API, where client-driven multipart uploads
+        /// (upload id + numbered parts, any replica taking any part) are supported.
+        multipart: Option<Arc<dyn MultipartStore>>,
         prefix: ObjectPath,
     },
 }
+
+/// An object store, its multipart API (if client multipart is supported), the key prefix.
+type StoreParts = (
+    Arc<dyn ObjectStore>,
+    Option<Arc<dyn MultipartStore>>,
+    ObjectPath,
+);
 
 const SUPPORTED: &str =
     "a local path, file://, s3://, s3a://, gs://, wasbs://, wasb://, abfss://, abfs:// or az://";
@@ -90,7 +101,7 @@ pub(crate) fn parse(uri: &str, env: &Env) -> Result<Parsed, ArtifactError> {
     let url = Url::parse(uri)
         .map_err(|e| ArtifactError::Config(format!("'{uri}' is not a valid URI: {e}")))?;
     let root_uri = uri.trim_end_matches('/').to_string();
-    let (store, prefix): (Arc<dyn ObjectStore>, ObjectPath) = match scheme.as_str() {
+    let (store, multipart, prefix): StoreParts = match scheme.as_str() {
         "file" => {
             let path = url.to_file_path().map_err(|()| {
                 ArtifactError::Config(format!(
@@ -99,10 +110,18 @@ pub(crate) fn parse(uri: &str, env: &Env) -> Result<Parsed, ArtifactError> {
             })?;
             return Ok(Parsed::Local(path));
         }
-        "s3" | "s3a" => (s3(uri, &url, env)?, prefix_of(uri, &url)?),
-        "gs" => (gcs(uri, &url, env)?, prefix_of(uri, &url)?),
+        "s3" | "s3a" => {
+            let (store, multipart) = s3(uri, &url, env)?;
+            (store, Some(multipart), prefix_of(uri, &url)?)
+        }
+        "gs" => {
+            let (store, multipart) = gcs(uri, &url, env)?;
+            (store, Some(multipart), prefix_of(uri, &url)?)
+        }
+        // Azure's block API has no upload id (block ids come from the part index, so two
+        // uploads of one blob would share blocks) and cannot abort: no client multipart.
         "wasbs" | "wasb" | "abfss" | "abfs" | "az" => {
-            (azure(uri, &url, &scheme, env)?, prefix_of(uri, &url)?)
+            (azure(uri, &url, &scheme, env)?, None, prefix_of(uri, &url)?)
         }
         "mlflow-artifacts" | "http" | "https" => {
             return Err(ArtifactError::Config(format!(
@@ -118,6 +137,7 @@ pub(crate) fn parse(uri: &str, env: &Env) -> Result<Parsed, ArtifactError> {
     Ok(Parsed::Object {
         root_uri,
         store,
+        multipart,
         prefix,
     })
 }
@@ -161,6 +181,24 @@ fn client_options() -> ClientOptions {
         .with_connect_timeout(Duration::from_secs(10))
 }
 
+/// A built store, as both the object API and the multipart API.
+type WithMultipart = (Arc<dyn ObjectStore>, Arc<dyn MultipartStore>);
+
+fn built_multipart<T: ObjectStore + MultipartStore>(
+    uri: &str,
+    result: object_store::Result<T>,
+) -> Result<WithMultipart, ArtifactError> {
+    match result {
+        Ok(store) => {
+            let store = Arc::new(store);
+            Ok((store.clone(), store))
+        }
+        Err(e) => Err(ArtifactError::Config(format!(
+            "cannot configure storage for '{uri}': {e}"
+        ))),
+    }
+}
+
 fn built<T: ObjectStore>(
     uri: &str,
     result: object_store::Result<T>,
@@ -173,7 +211,7 @@ fn built<T: ObjectStore>(
     }
 }
 
-fn s3(uri: &str, url: &Url, env: &Env) -> Result<Arc<dyn ObjectStore>, ArtifactError> {
+fn s3(uri: &str, url: &Url, env: &Env) -> Result<WithMultipart, ArtifactError> {
     let bucket = host_of(uri, url, "bucket name")?;
     let mut b = AmazonS3Builder::new()
         .with_client_options(client_options())
@@ -199,10 +237,10 @@ fn s3(uri: &str, url: &Url, env: &Env) -> Result<Arc<dyn ObjectStore>, ArtifactE
             "true",
         );
     }
-    built(uri, b.build())
+    built_multipart(uri, b.build())
 }
 
-fn gcs(uri: &str, url: &Url, env: &Env) -> Result<Arc<dyn ObjectStore>, ArtifactError> {
+fn gcs(uri: &str, url: &Url, env: &Env) -> Result<WithMultipart, ArtifactError> {
     let bucket = host_of(uri, url, "bucket name")?;
     let mut b = GoogleCloudStorageBuilder::new().with_client_options(client_options());
     for (name, value) in env.with_prefix("GOOGLE_") {
@@ -210,7 +248,7 @@ fn gcs(uri: &str, url: &Url, env: &Env) -> Result<Arc<dyn ObjectStore>, Artifact
             b = b.with_config(key, value);
         }
     }
-    built(uri, b.with_bucket_name(bucket).build())
+    built_multipart(uri, b.with_bucket_name(bucket).build())
 }
 
 fn azure(

@@ -6,6 +6,10 @@
 //!   local directory, or S3 / GCS / Azure Blob through the `object_store` crate. Uploads
 //!   stream (multipart in [`PART_SIZE`] parts on object stores) and never leave a partial
 //!   object behind; downloads stream.
+//! - Client-driven multipart uploads ([`ArtifactStore::multipart_create`] and friends): the
+//!   client cuts the file into numbered parts and sends them in any order, to any replica;
+//!   all state lives in the object store (upload id, parts), so servers stay stateless.
+//!   S3 and GCS only ([`ArtifactStore::supports_multipart`]).
 //!
 //! The HTTP layer owns status codes and content types; [`guess_content_type`] mirrors
 //! MLflow's choice for downloads.
@@ -45,6 +49,29 @@ pub enum ArtifactError {
     /// Reading the upload body failed (client went away, body limit hit); nothing was stored.
     #[error("reading the upload body failed: {0}")]
     Body(String),
+    /// The backend cannot do this (client-driven multipart uploads on a local directory or
+    /// Azure). MLflow answers `NOT_IMPLEMENTED` (501), and its client falls back to a PUT.
+    #[error("{0}")]
+    Unsupported(String),
+    /// A multipart request the storage refused as malformed: part numbers out of range or
+    /// not `1..=N`, an ETag that does not match an uploaded part, a part too small or too
+    /// large. `INVALID_PARAMETER_VALUE` (400); the upload stays open until aborted.
+    #[error("invalid multipart upload: {0}")]
+    InvalidUpload(String),
+}
+
+/// The largest part of a client-driven multipart upload (S3's limit): 5 GiB.
+pub const MAX_MULTIPART_PART_SIZE: u64 = 5 * 1024 * 1024 * 1024;
+/// The most parts one multipart upload may have (S3's limit); part numbers are `1..=10000`.
+pub const MAX_MULTIPART_PARTS: u32 = 10_000;
+
+/// One uploaded part, as the client reports it when completing an upload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CompletedPart {
+    /// 1-based.
+    pub part_number: u32,
+    /// What [`ArtifactStore::multipart_put_part`] returned for this part.
+    pub etag: String,
 }
 
 /// One entry of a listing, like MLflow's `FileInfo`.
@@ -130,10 +157,11 @@ impl ArtifactStore {
             config::Parsed::Object {
                 root_uri,
                 store,
+                multipart,
                 prefix,
             } => (
                 root_uri,
-                Backend::Object(remote::ObjectBackend::new(store, prefix)),
+                Backend::Object(remote::ObjectBackend::new(store, multipart, prefix)),
             ),
         };
         Ok(ArtifactStore {
@@ -208,6 +236,117 @@ impl ArtifactStore {
         }
     }
 
+    /// Whether client-driven multipart uploads work here (S3 and GCS; not local directories
+    /// or Azure, where the `multipart_*` methods return [`ArtifactError::Unsupported`]).
+    pub fn supports_multipart(&self) -> bool {
+        match &self.inner.backend {
+            Backend::Local(_) => false,
+            Backend::Object(b) => b.supports_multipart(),
+        }
+    }
+
+    fn multipart_backend(&self) -> Result<&remote::ObjectBackend, ArtifactError> {
+        match &self.inner.backend {
+            Backend::Object(b) if b.supports_multipart() => Ok(b),
+            _ => Err(ArtifactError::Unsupported(
+                "Multipart uploads are not supported by this artifact store; upload with PUT \
+                 instead."
+                    .to_string(),
+            )),
+        }
+    }
+
+    /// Starts a multipart upload of `path` and returns its upload id. Nothing is visible at
+    /// `path` until [`ArtifactStore::multipart_complete`].
+    pub async fn multipart_create(&self, path: &ArtifactPath) -> Result<String, ArtifactError> {
+        let backend = self.multipart_backend()?;
+        if path.is_root() {
+            return Err(ArtifactError::InvalidPath(
+                "'': an upload needs a file path, not the root".to_string(),
+            ));
+        }
+        backend.multipart_create(path).await
+    }
+
+    /// Uploads part `part_number` (`1..=`[`MAX_MULTIPART_PARTS`]) of the upload `upload_id`
+    /// of `path` and returns the part's ETag, which the client hands back to
+    /// [`ArtifactStore::multipart_complete`]. The part is collected in memory (at most
+    /// [`MAX_MULTIPART_PART_SIZE`]; a longer body is refused as [`ArtifactError::Body`]).
+    /// Sending a part number again replaces that part.
+    pub async fn multipart_put_part<S>(
+        &self,
+        path: &ArtifactPath,
+        upload_id: &str,
+        part_number: u32,
+        body: S,
+    ) -> Result<String, ArtifactError>
+    where
+        S: Stream<Item = Result<Bytes, std::io::Error>> + Send + Unpin,
+    {
+        let backend = self.multipart_backend()?;
+        check_upload_id(upload_id)?;
+        if !(1..=MAX_MULTIPART_PARTS).contains(&part_number) {
+            return Err(ArtifactError::InvalidUpload(format!(
+                "part number {part_number} is out of range; parts are numbered 1 to \
+                 {MAX_MULTIPART_PARTS}"
+            )));
+        }
+        backend
+            .multipart_put_part(path, upload_id, part_number, body)
+            .await
+    }
+
+    /// Completes the upload: the object appears at `path` (replacing any earlier one) made
+    /// of `parts` in part-number order. The parts must be numbered exactly `1..=N` (in any
+    /// order here), each with the ETag its upload returned. On
+    /// [`ArtifactError::InvalidUpload`] the upload stays open for a retry or an abort.
+    pub async fn multipart_complete(
+        &self,
+        path: &ArtifactPath,
+        upload_id: &str,
+        mut parts: Vec<CompletedPart>,
+    ) -> Result<(), ArtifactError> {
+        let backend = self.multipart_backend()?;
+        check_upload_id(upload_id)?;
+        if parts.len() > MAX_MULTIPART_PARTS as usize {
+            return Err(ArtifactError::InvalidUpload(format!(
+                "{} parts; an upload has at most {MAX_MULTIPART_PARTS}",
+                parts.len()
+            )));
+        }
+        parts.sort_by_key(|p| p.part_number);
+        for (i, part) in parts.iter().enumerate() {
+            let expected = i as u32 + 1;
+            if part.part_number != expected {
+                return Err(ArtifactError::InvalidUpload(format!(
+                    "the parts must be numbered 1 to {} without gaps or repeats; found part \
+                     number {} where part {expected} belongs",
+                    parts.len(),
+                    part.part_number
+                )));
+            }
+            if part.etag.trim().is_empty() {
+                return Err(ArtifactError::InvalidUpload(format!(
+                    "part {} has no ETag",
+                    part.part_number
+                )));
+            }
+        }
+        backend.multipart_complete(path, upload_id, parts).await
+    }
+
+    /// Aborts the upload and drops its parts. Aborting an upload that is already gone
+    /// (completed, aborted, never created) succeeds.
+    pub async fn multipart_abort(
+        &self,
+        path: &ArtifactPath,
+        upload_id: &str,
+    ) -> Result<(), ArtifactError> {
+        let backend = self.multipart_backend()?;
+        check_upload_id(upload_id)?;
+        backend.multipart_abort(path, upload_id).await
+    }
+
     /// Whether `path` is a directory (on object stores: has objects under it).
     pub async fn is_dir(&self, path: &ArtifactPath) -> Result<bool, ArtifactError> {
         match &self.inner.backend {
@@ -215,6 +354,25 @@ impl ArtifactStore {
             Backend::Object(b) => b.is_dir(path).await,
         }
     }
+}
+
+/// Longest upload id accepted (S3's are a few hundred characters).
+const MAX_UPLOAD_ID_LEN: usize = 1024;
+
+/// Upload ids come back from clients: non-empty, bounded, printable ASCII.
+fn check_upload_id(upload_id: &str) -> Result<(), ArtifactError> {
+    if upload_id.is_empty() {
+        return Err(ArtifactError::InvalidUpload(
+            "the upload id is empty".to_string(),
+        ));
+    }
+    if upload_id.len() > MAX_UPLOAD_ID_LEN || !upload_id.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(ArtifactError::InvalidUpload(format!(
+            "'{}' is not an upload id this server handed out",
+            upload_id.escape_default()
+        )));
+    }
+    Ok(())
 }
 
 /// The `Content-Type` MLflow sends for a downloaded artifact: `text/plain` for its text
@@ -313,6 +471,40 @@ mod tests {
         assert_eq!(guess_content_type("a.gz"), "application/octet-stream");
     }
 
+    #[tokio::test]
+    async fn multipart_needs_an_object_store_with_upload_ids() {
+        let none = std::iter::empty::<(String, String)>;
+        let s3 = ArtifactStore::from_uri_with_env("s3://bucket/prefix", none()).expect("s3");
+        let gcs = ArtifactStore::from_uri_with_env("gs://bucket/prefix", none()).expect("gcs");
+        let azure = ArtifactStore::from_uri_with_env(
+            "wasbs://container@account.blob.core.windows.net/prefix",
+            [("AZURE_STORAGE_ACCESS_KEY", "ZmVycm9mbG93LXRlc3Qta2V5")],
+        )
+        .expect("azure");
+        let local =
+            ArtifactStore::from_uri_with_env("/tmp/ferroflow-mpu-check", none()).expect("local");
+        assert!(s3.supports_multipart());
+        assert!(gcs.supports_multipart());
+        assert!(!azure.supports_multipart());
+        assert!(!local.supports_multipart());
+        let p = ArtifactPath::parse("a/b.bin").expect("valid");
+        for store in [&azure, &local] {
+            let unsupported = |r: Result<(), ArtifactError>| {
+                assert!(matches!(r, Err(ArtifactError::Unsupported(_))), "{r:?}")
+            };
+            unsupported(store.multipart_create(&p).await.map(|_| ()));
+            let part = futures::stream::iter(vec![Ok(Bytes::from_static(b"x"))]);
+            unsupported(
+                store
+                    .multipart_put_part(&p, "id", 1, part)
+                    .await
+                    .map(|_| ()),
+            );
+            unsupported(store.multipart_complete(&p, "id", Vec::new()).await);
+            unsupported(store.multipart_abort(&p, "id").await);
+        }
+    }
+
     #[test]
     fn store_futures_are_send() {
         fn assert_send<T: Send>(_: &T) {}
@@ -329,5 +521,10 @@ mod tests {
         assert_send(&store.list(&p));
         assert_send(&store.delete(&p));
         assert_send(&store.is_dir(&p));
+        let part = futures::stream::empty::<Result<Bytes, std::io::Error>>();
+        assert_send(&store.multipart_create(&p));
+        assert_send(&store.multipart_put_part(&p, "id", 1, part));
+        assert_send(&store.multipart_complete(&p, "id", Vec::new()));
+        assert_send(&store.multipart_abort(&p, "id"));
     }
 }

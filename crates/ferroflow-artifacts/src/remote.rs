@@ -10,32 +10,168 @@
 //! Multipart objects appear only on completion; on any error the upload is aborted (and
 //! awaited) before `put` returns, and if the `put` future is dropped midway the abort runs
 //! on a spawned task.
+//!
+//! Client-driven multipart uploads (S3, GCS) go through [`MultipartStore`]: the upload id
+//! and the parts live in the bucket, so any server replica can take any request of an
+//! upload. Part numbers are 1-based here and 0-based in `object_store`.
 
 use std::io;
 use std::sync::Arc;
 
 use bytes::Bytes;
 use futures::{Stream, StreamExt, TryStreamExt};
+use object_store::multipart::{MultipartStore, PartId};
 use object_store::path::Path as ObjectPath;
 use object_store::{MultipartUpload, ObjectStore, PutPayload, PutPayloadMut};
 use tokio::task::JoinSet;
 
-use crate::{ArtifactError, ArtifactPath, Download, FileInfo};
+use crate::{
+    ArtifactError, ArtifactPath, CompletedPart, Download, FileInfo, MAX_MULTIPART_PART_SIZE,
+};
 
 /// Multipart part size: 8 MiB.
 pub const PART_SIZE: usize = 8 * 1024 * 1024;
 /// Parts of one upload sent concurrently.
 pub const MAX_PARTS_IN_FLIGHT: usize = 2;
 
-#[derive(Debug)]
 pub(crate) struct ObjectBackend {
     store: Arc<dyn ObjectStore>,
+    /// The same store as a [`MultipartStore`], where client-driven multipart uploads work.
+    multipart: Option<Arc<dyn MultipartStore>>,
     prefix: ObjectPath,
 }
 
+impl std::fmt::Debug for ObjectBackend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ObjectBackend")
+            .field("store", &self.store)
+            .field("multipart", &self.multipart.is_some())
+            .field("prefix", &self.prefix)
+            .finish()
+    }
+}
+
 impl ObjectBackend {
-    pub(crate) fn new(store: Arc<dyn ObjectStore>, prefix: ObjectPath) -> ObjectBackend {
-        ObjectBackend { store, prefix }
+    pub(crate) fn new(
+        store: Arc<dyn ObjectStore>,
+        multipart: Option<Arc<dyn MultipartStore>>,
+        prefix: ObjectPath,
+    ) -> ObjectBackend {
+        ObjectBackend {
+            store,
+            multipart,
+            prefix,
+        }
+    }
+
+    pub(crate) fn supports_multipart(&self) -> bool {
+        self.multipart.is_some()
+    }
+
+    fn multipart_store(&self) -> Result<&Arc<dyn MultipartStore>, ArtifactError> {
+        self.multipart.as_ref().ok_or_else(|| {
+            ArtifactError::Unsupported(
+                "Multipart uploads are not supported by this artifact store; upload with PUT \
+                 instead."
+                    .to_string(),
+            )
+        })
+    }
+
+    pub(crate) async fn multipart_create(
+        &self,
+        path: &ArtifactPath,
+    ) -> Result<String, ArtifactError> {
+        let store = self.multipart_store()?;
+        let key = self.key(path)?;
+        let id = store
+            .create_multipart(&key)
+            .await
+            .map_err(|e| ArtifactError::Backend(format!("starting the upload of '{path}': {e}")))?;
+        if id.is_empty() {
+            return Err(ArtifactError::Backend(format!(
+                "starting the upload of '{path}': the storage returned no upload id"
+            )));
+        }
+        Ok(id)
+    }
+
+    /// Collects the part (it must be whole for `put_part`, at most
+    /// [`MAX_MULTIPART_PART_SIZE`]) and uploads it; returns its ETag.
+    pub(crate) async fn multipart_put_part<S>(
+        &self,
+        path: &ArtifactPath,
+        upload_id: &str,
+        part_number: u32,
+        mut body: S,
+    ) -> Result<String, ArtifactError>
+    where
+        S: Stream<Item = Result<Bytes, io::Error>> + Send + Unpin,
+    {
+        let store = self.multipart_store()?;
+        let key = self.key(path)?;
+        let mut payload = PutPayloadMut::new();
+        while let Some(chunk) = body.next().await {
+            let chunk = chunk.map_err(|e| ArtifactError::Body(e.to_string()))?;
+            if (payload.content_length() + chunk.len()) as u64 > MAX_MULTIPART_PART_SIZE {
+                return Err(ArtifactError::InvalidUpload(format!(
+                    "part {part_number} of '{path}' is larger than {MAX_MULTIPART_PART_SIZE} \
+                     bytes (5 GiB), the most one part may hold"
+                )));
+            }
+            payload.push(chunk);
+        }
+        let index = part_number.saturating_sub(1) as usize;
+        let part = store
+            .put_part(&key, &upload_id.to_string(), index, payload.freeze())
+            .await
+            .map_err(|e| {
+                multipart_error(
+                    &format!("uploading part {part_number} of"),
+                    path,
+                    upload_id,
+                    e,
+                )
+            })?;
+        Ok(part.content_id)
+    }
+
+    /// `parts` are sorted and numbered `1..=N` (checked by the caller).
+    pub(crate) async fn multipart_complete(
+        &self,
+        path: &ArtifactPath,
+        upload_id: &str,
+        parts: Vec<CompletedPart>,
+    ) -> Result<(), ArtifactError> {
+        let store = self.multipart_store()?;
+        let key = self.key(path)?;
+        let parts = parts
+            .into_iter()
+            .map(|p| PartId { content_id: p.etag })
+            .collect();
+        store
+            .complete_multipart(&key, &upload_id.to_string(), parts)
+            .await
+            .map(|_| ())
+            .map_err(|e| multipart_error("completing the upload of", path, upload_id, e))
+    }
+
+    pub(crate) async fn multipart_abort(
+        &self,
+        path: &ArtifactPath,
+        upload_id: &str,
+    ) -> Result<(), ArtifactError> {
+        let store = self.multipart_store()?;
+        let key = self.key(path)?;
+        match store.abort_multipart(&key, &upload_id.to_string()).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(multipart_error(
+                "aborting the upload of",
+                path,
+                upload_id,
+                e,
+            )),
+        }
     }
 
     fn key(&self, path: &ArtifactPath) -> Result<ObjectPath, ArtifactError> {
@@ -285,9 +421,115 @@ impl Drop for Multipart {
     }
 }
 
+/// A failed multipart request: an unknown upload is [`ArtifactError::NotFound`]; a request
+/// the storage refused as malformed (HTTP 400: a wrong ETag, parts too small, ...) is the
+/// client's doing, [`ArtifactError::InvalidUpload`]; anything else is a backend failure.
+fn multipart_error(
+    doing: &str,
+    path: &ArtifactPath,
+    upload_id: &str,
+    e: object_store::Error,
+) -> ArtifactError {
+    match e {
+        object_store::Error::NotFound { .. } => ArtifactError::NotFound(format!(
+            "multipart upload '{}' of '{path}' (it was completed or aborted, or never started)",
+            upload_id.escape_default()
+        )),
+        e => {
+            let text = e.to_string();
+            match storage_rejection(&text) {
+                Some(reason) => ArtifactError::InvalidUpload(format!("{doing} '{path}': {reason}")),
+                None => ArtifactError::Backend(format!("{doing} '{path}': {text}")),
+            }
+        }
+    }
+}
+
+/// S3 error codes (also GCS's XML API) that mean the client's request was wrong.
+const CLIENT_ERROR_CODES: &[&str] = &[
+    "InvalidPart",
+    "InvalidPartOrder",
+    "EntityTooSmall",
+    "EntityTooLarge",
+    "InvalidArgument",
+    "MalformedXML",
+];
+
+/// Why the storage refused a request as the client's mistake, if it did. `object_store`
+/// keeps the HTTP status private, so this reads its error text: "non-2xx status code: 400"
+/// (or, for S3's errors inside a 200 response, a client error code in the body).
+fn storage_rejection(text: &str) -> Option<String> {
+    let status = text
+        .split_once("non-2xx status code: ")
+        .and_then(|(_, rest)| rest.get(..3))
+        .and_then(|code| code.parse::<u16>().ok());
+    let code = xml_field(text, "Code");
+    let refused = status == Some(400)
+        || code.is_some_and(|c| CLIENT_ERROR_CODES.contains(&c) && status.is_none());
+    if !refused {
+        return None;
+    }
+    Some(match (code, xml_field(text, "Message")) {
+        (Some(code), Some(message)) => format!("the storage refused it: {code}: {message}"),
+        (Some(code), None) => format!("the storage refused it: {code}"),
+        _ => "the storage refused it as a bad request".to_string(),
+    })
+}
+
+/// The text of the first `<name>...</name>` element in `text`.
+fn xml_field<'t>(text: &'t str, name: &str) -> Option<&'t str> {
+    let open = format!("<{name}>");
+    let close = format!("</{name}>");
+    let (_, rest) = text.split_once(&open)?;
+    let (value, _) = rest.split_once(&close)?;
+    Some(value.trim())
+}
+
 fn backend(doing: &str, path: &ArtifactPath, e: object_store::Error) -> ArtifactError {
     match e {
         object_store::Error::NotFound { .. } => ArtifactError::NotFound(format!("'{path}'")),
         e => ArtifactError::Backend(format!("{doing} '{path}': {e}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn storage_rejections_are_read_from_the_error_text() {
+        let wrong_etag =
+            "Generic S3 error: Error performing POST http://127.0.0.1:1/b/k?uploadId=x \
+            in 2ms - Server returned non-2xx status code: 400 Bad Request: <?xml version=\"1.0\"?>\
+            <Error><Code>InvalidPart</Code><Message>One or more of the specified parts could \
+            not be found.</Message></Error>";
+        assert_eq!(
+            storage_rejection(wrong_etag).as_deref(),
+            Some(
+                "the storage refused it: InvalidPart: One or more of the specified parts could \
+                 not be found."
+            )
+        );
+        let in_body = "Generic S3 error: Error performing POST http://h/b/k in 1ms - Server \
+            returned error response: <Error><Code>EntityTooSmall</Code></Error>";
+        assert_eq!(
+            storage_rejection(in_body).as_deref(),
+            Some("the storage refused it: EntityTooSmall")
+        );
+        let bare = "Server returned non-2xx status code: 400 Bad Request: ";
+        assert_eq!(
+            storage_rejection(bare).as_deref(),
+            Some("the storage refused it as a bad request")
+        );
+        // Outages and credential problems stay backend failures.
+        for text in [
+            "Server returned non-2xx status code: 500 Internal Server Error: <Error>\
+             <Code>InternalError</Code></Error>",
+            "Server returned non-2xx status code: 403 Forbidden: <Error><Code>InvalidPart</Code>",
+            "Server returned error response: <Error><Code>InternalError</Code></Error>",
+            "error sending request: connection refused",
+        ] {
+            assert_eq!(storage_rejection(text), None, "{text}");
+        }
     }
 }

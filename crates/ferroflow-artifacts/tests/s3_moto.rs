@@ -14,7 +14,9 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use common::*;
-use ferroflow_artifacts::{ArtifactError, ArtifactPath, ArtifactStore, FileInfo, PART_SIZE};
+use ferroflow_artifacts::{
+    ArtifactError, ArtifactPath, ArtifactStore, CompletedPart, FileInfo, PART_SIZE,
+};
 
 const BUCKET: &str = "ferroflow-test";
 
@@ -308,6 +310,194 @@ async fn s3_round_trip_against_moto() {
             .await
             .expect("list"),
         vec![dir("mlartifacts")]
+    );
+    drop(moto);
+}
+
+/// S3 answers `-<part count>` ETags for multipart objects; the status line and headers of
+/// a HEAD request.
+fn head_object(port: u16, key: &str) -> (u16, String) {
+    raw_http(port, "HEAD", &format!("/{BUCKET}/{key}"))
+}
+
+fn open_uploads(port: u16) -> String {
+    let (status, uploads) = raw_http(port, "GET", &format!("/{BUCKET}?uploads"));
+    assert_eq!(status, 200, "{uploads}");
+    uploads
+}
+
+fn slice_body(
+    data: &[u8],
+    chunk: usize,
+) -> impl futures::Stream<Item = Result<ferroflow_artifacts::Bytes, std::io::Error>> + Send + Unpin
+{
+    let chunks: Vec<_> = data
+        .chunks(chunk)
+        .map(|c| Ok(ferroflow_artifacts::Bytes::copy_from_slice(c)))
+        .collect();
+    futures::stream::iter(chunks)
+}
+
+fn part(part_number: u32, etag: &str) -> CompletedPart {
+    CompletedPart {
+        part_number,
+        etag: etag.to_string(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s3_client_multipart_against_moto() {
+    let Some(binary) = moto_binary() else {
+        println!(
+            "SKIPPED s3_client_multipart_against_moto: no moto_server at \
+             $FERROFLOW_MOTO_SERVER or .venv/bin/moto_server (run scripts/setup-python.sh)"
+        );
+        return;
+    };
+    let moto = start_moto(&binary);
+    let (status, response) = raw_http(moto.port, "PUT", &format!("/{BUCKET}"));
+    assert_eq!(status, 200, "creating the bucket: {response}");
+    let uri = format!("s3://{BUCKET}/mp");
+    // Two stores on one bucket stand for two server replicas: no state is shared in memory.
+    let replica_a = s3_store(moto.port, &uri);
+    let replica_b = s3_store(moto.port, &uri);
+    assert!(replica_a.supports_multipart());
+    let run = "1/0123abcd/artifacts";
+
+    // Two parts (S3's minimum of 5 MiB for all but the last), sent out of order to
+    // different replicas, the first one in small chunks; completed with the list unsorted.
+    let first = 5 * 1024 * 1024;
+    let data: Vec<u8> = (0..first as u64 + 12_345).map(byte_at).collect();
+    let path = p(&format!("{run}/model/weights.bin"));
+    let id = replica_a.multipart_create(&path).await.expect("create");
+    assert!(!id.is_empty());
+    let etag2 = replica_b
+        .multipart_put_part(&path, &id, 2, body(&data[first..]))
+        .await
+        .expect("part 2");
+    let etag1 = replica_a
+        .multipart_put_part(&path, &id, 1, slice_body(&data[..first], 64 * 1024))
+        .await
+        .expect("part 1");
+    assert!(!etag1.is_empty() && etag1 != etag2, "{etag1} {etag2}");
+    // Nothing is visible before completion.
+    assert!(is_not_found(replica_a.get(&path).await));
+    replica_b
+        .multipart_complete(&path, &id, vec![part(2, &etag2), part(1, &etag1)])
+        .await
+        .expect("complete");
+    let download = replica_a.get(&path).await.expect("get");
+    assert_eq!(download.size, data.len() as u64);
+    assert_eq!(check_generated(download).await, data.len() as u64);
+    let (status, head) = head_object(moto.port, &format!("mp/{run}/model/weights.bin"));
+    assert_eq!(status, 200, "{head}");
+    assert!(head.contains("-2\""), "expected a 2-part ETag: {head}");
+
+    // A wrong ETag: refused as the client's mistake, no object, and the upload stays open,
+    // so completing again with the right ETag works.
+    let path = p(&format!("{run}/retry.bin"));
+    let id = replica_a.multipart_create(&path).await.expect("create");
+    let etag = replica_a
+        .multipart_put_part(&path, &id, 1, body(b"only part"))
+        .await
+        .expect("part");
+    let err = replica_a
+        .multipart_complete(
+            &path,
+            &id,
+            vec![part(1, "\"0123456789abcdef0123456789abcdef\"")],
+        )
+        .await
+        .expect_err("wrong etag");
+    assert!(
+        matches!(&err, ArtifactError::InvalidUpload(m) if m.contains("InvalidPart")),
+        "{err:?}"
+    );
+    assert!(is_not_found(replica_a.get(&path).await));
+    replica_a
+        .multipart_complete(&path, &id, vec![part(1, &etag)])
+        .await
+        .expect("complete with the right etag");
+    assert_eq!(
+        read_all(replica_a.get(&path).await.expect("get")).await,
+        b"only part"
+    );
+
+    // Part lists that are not exactly 1..=N, and bad part numbers / ids, never reach S3.
+    let path = p(&format!("{run}/bad.bin"));
+    let id = replica_a.multipart_create(&path).await.expect("create");
+    for parts in [
+        vec![part(1, "\"a\""), part(3, "\"b\"")],
+        vec![part(1, "\"a\""), part(1, "\"b\"")],
+        vec![part(2, "\"a\"")],
+        vec![part(1, " ")],
+    ] {
+        let err = replica_a
+            .multipart_complete(&path, &id, parts.clone())
+            .await
+            .expect_err("bad part list");
+        assert!(
+            matches!(err, ArtifactError::InvalidUpload(_)),
+            "{parts:?}: {err:?}"
+        );
+    }
+    for number in [0, 10_001] {
+        let err = replica_a
+            .multipart_put_part(&path, &id, number, body(b"x"))
+            .await
+            .expect_err("part number out of range");
+        assert!(matches!(err, ArtifactError::InvalidUpload(_)), "{err:?}");
+    }
+    for bad_id in ["", "a\nb", "\u{e9}"] {
+        let err = replica_a
+            .multipart_put_part(&path, bad_id, 1, body(b"x"))
+            .await
+            .expect_err("bad upload id");
+        assert!(matches!(err, ArtifactError::InvalidUpload(_)), "{err:?}");
+    }
+    // Parts below 5 MiB (except the last): S3 refuses the completion; a client error.
+    let small1 = replica_a
+        .multipart_put_part(&path, &id, 1, body(b"small"))
+        .await
+        .expect("part 1");
+    let small2 = replica_a
+        .multipart_put_part(&path, &id, 2, body(b"parts"))
+        .await
+        .expect("part 2");
+    let err = replica_a
+        .multipart_complete(&path, &id, vec![part(1, &small1), part(2, &small2)])
+        .await
+        .expect_err("parts too small");
+    assert!(
+        matches!(&err, ArtifactError::InvalidUpload(m) if m.contains("EntityTooSmall")),
+        "{err:?}"
+    );
+
+    // Abort: no object, the id is gone (a late part is NotFound), and aborting again is fine.
+    replica_b.multipart_abort(&path, &id).await.expect("abort");
+    assert!(is_not_found(replica_a.get(&path).await));
+    assert!(is_not_found(
+        replica_a
+            .multipart_put_part(&path, &id, 3, body(b"late"))
+            .await
+    ));
+    replica_a
+        .multipart_abort(&path, &id)
+        .await
+        .expect("abort twice");
+    // An id the server never handed out.
+    assert!(is_not_found(
+        replica_a
+            .multipart_put_part(&path, "no-such-upload", 1, body(b"x"))
+            .await
+    ));
+    assert!(is_invalid_path(
+        replica_a.multipart_create(&ArtifactPath::root()).await
+    ));
+    let uploads = open_uploads(moto.port);
+    assert!(
+        !uploads.contains("<Upload>"),
+        "uploads left open: {uploads}"
     );
     drop(moto);
 }

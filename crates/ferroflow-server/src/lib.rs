@@ -12,6 +12,7 @@ pub mod error;
 pub mod handlers;
 pub mod names;
 pub mod params;
+pub mod ui;
 pub mod validation;
 pub mod webhooks;
 
@@ -21,7 +22,7 @@ use std::sync::Arc;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::{header, Method};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, patch, post};
+use axum::routing::{delete, get, patch, post, put};
 use axum::{Json, Router};
 use ferroflow_store::TrackingStore;
 use serde_json::json;
@@ -229,7 +230,10 @@ async fn server_info(State(app): State<AppState>) -> Json<serde_json::Value> {
         "store_type": app.config.store_type,
         "workspaces_enabled": false,
         "trace_archival_enabled": false,
-        "multipart_uploads_enabled": false,
+        "multipart_uploads_enabled": app
+            .artifacts
+            .as_ref()
+            .is_some_and(|a| a.supports_multipart()),
         "multipart_downloads_enabled": false,
         "artifact_serving_enabled": app.config.serve_artifacts,
         "presigned_upload_run_id_supported": false,
@@ -239,10 +243,6 @@ async fn server_info(State(app): State<AppState>) -> Json<serde_json::Value> {
         "tracking_auth": "",
         "artifacts_presigned_only": false,
     }))
-}
-
-async fn not_found(method: Method, req: Request) -> Response {
-    error::endpoint_not_found(req.uri().path(), method.as_str())
 }
 
 async fn method_not_allowed(method: Method, req: Request) -> Response {
@@ -282,16 +282,14 @@ fn artifact_routes() -> Router<AppState> {
                 .put(art::upload_artifact)
                 .delete(art::delete_artifact),
         )
-        .route("/mpu/create/{*path}", post(art::multipart_not_implemented))
-        .route(
-            "/mpu/complete/{*path}",
-            post(art::multipart_not_implemented),
-        )
-        .route("/mpu/abort/{*path}", post(art::multipart_not_implemented))
+        .route("/mpu/create/{*path}", post(art::multipart_create))
+        .route("/mpu/complete/{*path}", post(art::multipart_complete))
+        .route("/mpu/abort/{*path}", post(art::multipart_abort))
+        .route("/mpu/part/{*path}", put(art::multipart_upload_part))
 }
 
-/// The whole application: API, health, version, server-info; unknown routes answer
-/// ENDPOINT_NOT_FOUND.
+/// The whole application: API, health, version, server-info, and the web UI ([`ui`]) for
+/// other GET paths; unknown API routes answer ENDPOINT_NOT_FOUND.
 pub fn router(state: AppState) -> Router {
     let mut api = Router::new()
         .nest("/api/2.0/mlflow-artifacts", artifact_routes())
@@ -318,7 +316,8 @@ pub fn router(state: AppState) -> Router {
     } else {
         Router::new().nest(&prefix, api)
     };
-    app.fallback(not_found)
+    // Unknown paths: the web UI outside the API, ENDPOINT_NOT_FOUND inside it.
+    app.fallback(ui::fallback)
         .layer(axum::middleware::from_fn(trace_request))
         .layer(DefaultBodyLimit::max(params::MAX_JSON_BODY))
         .with_state(state)

@@ -6,12 +6,13 @@
 //! storage call; bodies stream in both directions, so a 1 GB artifact never sits in memory.
 
 use axum::body::Body;
-use axum::extract::{Path, State};
-use axum::http::{header, StatusCode};
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{header, HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use ferroflow_artifacts::{
-    guess_content_type, ArtifactError, ArtifactPath, ArtifactStore, FileInfo,
+    guess_content_type, ArtifactError, ArtifactPath, ArtifactStore, CompletedPart, FileInfo,
+    MAX_MULTIPART_PARTS, MAX_MULTIPART_PART_SIZE,
 };
 use ferroflow_types::{ApiError, ErrorCode};
 use futures::TryStreamExt;
@@ -24,9 +25,10 @@ use crate::AppState;
 impl From<ArtifactError> for HandlerError {
     fn from(e: ArtifactError) -> Self {
         let code = match &e {
-            ArtifactError::InvalidPath(_) | ArtifactError::Body(_) => {
-                ErrorCode::InvalidParameterValue
-            }
+            ArtifactError::InvalidPath(_)
+            | ArtifactError::Body(_)
+            | ArtifactError::InvalidUpload(_) => ErrorCode::InvalidParameterValue,
+            ArtifactError::Unsupported(_) => ErrorCode::NotImplemented,
             ArtifactError::NotFound(_) => ErrorCode::ResourceDoesNotExist,
             ArtifactError::Backend(_) | ArtifactError::Config(_) => {
                 tracing::error!(error = %e, "artifact storage error");
@@ -234,23 +236,288 @@ pub async fn list_proxied_artifacts(
     Ok(files_body(None, file_infos(&files, &dir, true)))
 }
 
-/// Multipart uploads need presigned part URLs, which Ferroflow does not hand out; the
-/// client falls back to a plain streamed PUT when it sees NOT_IMPLEMENTED.
-pub async fn multipart_not_implemented(
+// ---------------------------------------------------------------- multipart uploads
+//
+// MLflow's client asks `mpu/create/<dir>` for an upload of `<dir>/<path>` in `num_parts`
+// parts and gets one URL per part; it PUTs each part to its URL, keeps the `ETag` response
+// header, and sends the list to `mpu/complete/<dir>` (or `mpu/abort/<dir>` on failure).
+// MLflow hands out presigned storage URLs; Ferroflow hands out its own `mpu/part/` route,
+// which streams the part into the bucket, so storage credentials never leave the server
+// and, as the upload id and parts live in the bucket, any replica can take any request.
+
+/// The file an `mpu/*` request is about: `path` is the file's name. Like MLflow, a path with
+/// directories (clients before 3.18 sent the local file path) counts by its last segment,
+/// either separator; what is left must be one valid segment (not `.`, `..`, an escape...).
+fn multipart_file_name(raw: &str) -> Result<ArtifactPath, ApiError> {
+    let name = raw.rsplit(['/', '\\']).next().unwrap_or(raw);
+    let invalid = |why: &str| {
+        ApiError::invalid_parameter(format!(
+            "Invalid path '{}' for a multipart upload: {why}",
+            raw.escape_default()
+        ))
+    };
+    if matches!(name, "" | "." | "..") {
+        return Err(invalid("it must name a file"));
+    }
+    let parsed = ArtifactPath::parse(name).map_err(|e| invalid(&e.to_string()))?;
+    if parsed.segments().count() != 1 {
+        return Err(invalid("it must name a file"));
+    }
+    Ok(parsed)
+}
+
+/// The checks every `mpu/create|complete|abort/<dir>` request starts with, in MLflow's order:
+/// serving on, the directory, a JSON body, the file name. Returns the file's full path.
+fn multipart_target(
+    app: &AppState,
+    dir: &str,
+    params: &Result<Params, HandlerError>,
+) -> Result<(ArtifactStore, ArtifactPath), HandlerError> {
+    let store = proxied(app)?.clone();
+    let dir = relative_path(Some(dir))?;
+    let params = params.as_ref().map_err(|e| HandlerError(e.0.clone()))?;
+    let name = multipart_file_name(&params.req_str("path")?)?;
+    Ok((store, dir.join(&name)))
+}
+
+/// `scheme://host` the client reached this server at: `X-Forwarded-Proto` /
+/// `X-Forwarded-Host` (first value) when a proxy set them, else the `Host` header (or the
+/// HTTP/2 authority).
+fn request_origin(headers: &HeaderMap, uri: &Uri) -> Result<url::Url, ApiError> {
+    let first = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(',').next())
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+    };
+    let scheme = match first("x-forwarded-proto") {
+        Some(p) if p.eq_ignore_ascii_case("https") => "https",
+        Some(p) if p.eq_ignore_ascii_case("http") => "http",
+        _ => match uri.scheme_str() {
+            Some("https") => "https",
+            _ => "http",
+        },
+    };
+    let host = first("x-forwarded-host")
+        .or_else(|| first(header::HOST.as_str()))
+        .or_else(|| uri.authority().map(|a| a.as_str()));
+    let Some(host) = host else {
+        return Err(ApiError::invalid_parameter(
+            "A multipart upload needs the request's Host header to build the part URLs.",
+        ));
+    };
+    let bad_host = || {
+        ApiError::invalid_parameter(format!(
+            "Cannot build part URLs: '{}' is not a valid host.",
+            host.escape_default()
+        ))
+    };
+    let url = url::Url::parse(&format!("{scheme}://{host}/")).map_err(|_| bad_host())?;
+    let plain = url.host_str().is_some_and(|h| !h.is_empty())
+        && url.path() == "/"
+        && url.username().is_empty()
+        && url.password().is_none()
+        && url.query().is_none()
+        && url.fragment().is_none();
+    if !plain {
+        return Err(bad_host());
+    }
+    Ok(url)
+}
+
+/// `<origin><static prefix>/api/2.0/mlflow-artifacts/mpu/part/<path>?upload_id=&part_number=`
+/// for each part; every segment and the id percent-encoded.
+fn part_urls(
+    app: &AppState,
+    origin: url::Url,
+    path: &ArtifactPath,
+    upload_id: &str,
+    num_parts: u32,
+) -> Result<Vec<Value>, ApiError> {
+    let mut base = origin;
+    {
+        let Ok(mut segments) = base.path_segments_mut() else {
+            return Err(ApiError::invalid_parameter(
+                "Cannot build part URLs from the request's host.",
+            ));
+        };
+        segments.pop_if_empty();
+        segments.extend(
+            app.config
+                .static_prefix
+                .split('/')
+                .filter(|s| !s.is_empty()),
+        );
+        segments.extend(["api", "2.0", "mlflow-artifacts", "mpu", "part"]);
+        segments.extend(path.segments());
+    }
+    Ok((1..=num_parts)
+        .map(|n| {
+            let mut url = base.clone();
+            url.query_pairs_mut()
+                .append_pair("upload_id", upload_id)
+                .append_pair("part_number", &n.to_string());
+            json!({ "part_number": n, "url": url.as_str(), "headers": {} })
+        })
+        .collect())
+}
+
+/// A part number from a request: `1..=10000`.
+fn part_number(value: Option<i64>, field: &str) -> Result<u32, ApiError> {
+    let Some(n) = value else {
+        return Err(crate::params::missing(field));
+    };
+    u32::try_from(n)
+        .ok()
+        .filter(|n| (1..=MAX_MULTIPART_PARTS).contains(n))
+        .ok_or_else(|| {
+            ApiError::invalid_parameter(format!(
+                "Invalid value {n} for parameter '{field}' supplied: part numbers go from 1 to \
+                 {MAX_MULTIPART_PARTS}."
+            ))
+        })
+}
+
+/// `POST .../mpu/create/<dir>` `{"path": "<file name>", "num_parts": N}` →
+/// `{"upload_id", "credentials": [{"part_number", "url", "headers"}]}`. Local directories
+/// (and Azure) answer NOT_IMPLEMENTED, and the client falls back to a plain PUT.
+pub async fn multipart_create(
+    State(app): State<AppState>,
+    Path(dir): Path<String>,
+    headers: HeaderMap,
+    uri: Uri,
+    params: Result<Params, HandlerError>,
+) -> HandlerResult<Json<Value>> {
+    let (store, path) = multipart_target(&app, &dir, &params)?;
+    let params = params?;
+    let num_parts = params.opt_i64("num_parts")?.unwrap_or(0);
+    let num_parts = u32::try_from(num_parts)
+        .ok()
+        .filter(|n| *n <= MAX_MULTIPART_PARTS)
+        .ok_or_else(|| {
+            ApiError::invalid_parameter(format!(
+                "Invalid value {num_parts} for parameter 'num_parts' supplied: an upload has 0 \
+                 to {MAX_MULTIPART_PARTS} parts."
+            ))
+        })?;
+    if !store.supports_multipart() {
+        return Err(ArtifactError::Unsupported(
+            "Multipart uploads are not supported by this artifact store; upload with PUT instead."
+                .to_string(),
+        )
+        .into());
+    }
+    let origin = request_origin(&headers, &uri)?;
+    let upload_id = store.multipart_create(&path).await?;
+    let credentials = part_urls(&app, origin, &path, &upload_id, num_parts)?;
+    tracing::debug!(path = %path, num_parts, "multipart upload started");
+    Ok(Json(
+        json!({ "upload_id": upload_id, "credentials": credentials }),
+    ))
+}
+
+/// `PUT .../mpu/part/<path>?upload_id=&part_number=` with the part as the body (the URLs
+/// `mpu/create` hands out): stores the part, answers 200 with its `ETag`.
+pub async fn multipart_upload_part(
     State(app): State<AppState>,
     Path(path): Path<String>,
-) -> HandlerError {
-    // The path is checked first, like on every other artifact route.
-    if let Err(e) = proxied(&app) {
-        return e.into();
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    body: Body,
+) -> HandlerResult<Response> {
+    let store = proxied(&app)?;
+    if path.ends_with('/') {
+        return Err(ApiError::invalid_parameter(format!(
+            "'{path}' names a directory; a part upload needs a file path."
+        ))
+        .into());
     }
-    if let Err(e) = ArtifactPath::parse(&path) {
-        return e.into();
+    let path = ArtifactPath::parse(&path)?;
+    let fields = url::form_urlencoded::parse(query.as_deref().unwrap_or("").as_bytes())
+        .map(|(k, v)| (k.into_owned(), Value::String(v.into_owned())))
+        .collect();
+    let query = Params::from_json(fields);
+    let upload_id = query.req_str("upload_id")?;
+    let number = part_number(query.opt_i64("part_number")?, "part_number")?;
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|len| len > MAX_MULTIPART_PART_SIZE) {
+        return Err(ApiError::invalid_parameter(format!(
+            "A part may hold at most {MAX_MULTIPART_PART_SIZE} bytes (5 GiB)."
+        ))
+        .into());
     }
-    HandlerError(ApiError::new(
-        ErrorCode::NotImplemented,
-        "Multipart uploads are not supported by this artifact store; upload with PUT instead.",
-    ))
+    let stream = body.into_data_stream().map_err(std::io::Error::other);
+    let etag = store
+        .multipart_put_part(&path, &upload_id, number, stream)
+        .await?;
+    let etag = header::HeaderValue::from_str(&etag).map_err(|_| {
+        HandlerError::from(ArtifactError::Backend(format!(
+            "the storage returned an ETag for part {number} of '{path}' that is not a valid \
+             header value"
+        )))
+    })?;
+    let mut resp = StatusCode::OK.into_response();
+    resp.headers_mut().insert(header::ETAG, etag);
+    Ok(resp)
+}
+
+/// `POST .../mpu/complete/<dir>` `{"path", "upload_id", "parts": [{"part_number", "etag"}]}`.
+pub async fn multipart_complete(
+    State(app): State<AppState>,
+    Path(dir): Path<String>,
+    params: Result<Params, HandlerError>,
+) -> HandlerResult<Json<Value>> {
+    let (store, path) = multipart_target(&app, &dir, &params)?;
+    let params = params?;
+    let upload_id = params.req_str("upload_id")?;
+    if params.get("parts").is_none() {
+        return Err(crate::params::missing("parts").into());
+    }
+    let parts = params
+        .objects("parts")?
+        .into_iter()
+        .map(|part| {
+            let number = part.get("part_number").filter(|v| !v.is_null());
+            let number = match number {
+                None => None,
+                Some(v) => Some(crate::params::value_as_i64(v).ok_or_else(|| {
+                    crate::params::invalid_value("parts.part_number", v, "expected an integer.")
+                })?),
+            };
+            let part_number = part_number(number, "parts.part_number")?;
+            let etag = match part.get("etag") {
+                Some(Value::String(s)) if !s.is_empty() => s.clone(),
+                _ => {
+                    return Err(ApiError::invalid_parameter(format!(
+                        "Part {part_number} has no 'etag'; send the ETag header its upload \
+                         answered with."
+                    )))
+                }
+            };
+            Ok(CompletedPart { part_number, etag })
+        })
+        .collect::<Result<Vec<_>, ApiError>>()?;
+    store.multipart_complete(&path, &upload_id, parts).await?;
+    tracing::debug!(path = %path, "multipart upload completed");
+    Ok(Json(json!({})))
+}
+
+/// `POST .../mpu/abort/<dir>` `{"path", "upload_id"}`: drops the upload and its parts.
+pub async fn multipart_abort(
+    State(app): State<AppState>,
+    Path(dir): Path<String>,
+    params: Result<Params, HandlerError>,
+) -> HandlerResult<Json<Value>> {
+    let (store, path) = multipart_target(&app, &dir, &params)?;
+    let params = params?;
+    let upload_id = params.req_str("upload_id")?;
+    store.multipart_abort(&path, &upload_id).await?;
+    Ok(Json(json!({})))
 }
 
 // ---------------------------------------------------------------- tracking service reads

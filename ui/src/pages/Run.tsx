@@ -1,0 +1,237 @@
+import { FormEvent, useEffect, useState } from "react";
+import { Link, useParams } from "react-router";
+import {
+  Run, deleteTag, formatDuration, formatTime, formatValue, getExperiment, getRun, post,
+  searchAllRuns, setTag, tagValue,
+} from "../api";
+import { useLoad, useQueryParam, useQueryUpdate } from "../hooks";
+import { MetricChart } from "../components/MetricChart";
+import { ArtifactBrowser } from "../components/Artifacts";
+
+const NOTE = "mlflow.note.content";
+
+function Description({ run, onSaved }: { run: Run; onSaved: () => void }) {
+  const current = tagValue(run, NOTE) ?? "";
+  const [editing, setEditing] = useState(false);
+  const [text, setText] = useState(current);
+  const [error, setError] = useState<string>();
+  useEffect(() => setText(current), [current]);
+  const save = async () => {
+    try {
+      await setTag(run.info.run_id, NOTE, text);
+      setEditing(false);
+      onSaved();
+    } catch (e: any) {
+      setError(e.message);
+    }
+  };
+  return (
+    <section>
+      <h2>Description {!editing && <button className="small" onClick={() => setEditing(true)}>Edit</button>}</h2>
+      {editing ? (
+        <div>
+          <textarea aria-label="Description" rows={5} value={text} onChange={(e) => setText(e.target.value)} />
+          <div className="toolbar">
+            <button onClick={save}>Save</button>
+            <button onClick={() => { setEditing(false); setText(current); }}>Cancel</button>
+          </div>
+          {error && <p className="error">{error}</p>}
+        </div>
+      ) : current ? <p className="note" data-testid="description">{current}</p> : <p className="muted">No description.</p>}
+    </section>
+  );
+}
+
+function Tags({ run, onChanged }: { run: Run; onChanged: () => void }) {
+  const [key, setKey] = useState("");
+  const [value, setValue] = useState("");
+  const [editing, setEditing] = useState<{ key: string; value: string }>();
+  const [showSystem, setShowSystem] = useState(false);
+  const [error, setError] = useState<string>();
+  const act = async (f: () => Promise<unknown>) => {
+    setError(undefined);
+    try { await f(); onChanged(); } catch (e: any) { setError(e.message); }
+  };
+  const add = (e: FormEvent) => {
+    e.preventDefault();
+    if (key.trim()) act(async () => { await setTag(run.info.run_id, key.trim(), value); setKey(""); setValue(""); });
+  };
+  const tags = (run.data.tags ?? []).filter((t) => showSystem || !t.key.startsWith("mlflow.")).sort((a, b) => a.key.localeCompare(b.key));
+  return (
+    <section>
+      <h2>Tags</h2>
+      <label className="muted"><input type="checkbox" checked={showSystem} onChange={(e) => setShowSystem(e.target.checked)} /> show system tags (mlflow.*)</label>
+      <table className="grid kv" data-testid="tags-table">
+        <tbody>
+          {tags.map((t) => (
+            <tr key={t.key}>
+              <th>{t.key}</th>
+              <td>
+                {editing?.key === t.key ? (
+                  <form onSubmit={(e) => { e.preventDefault(); act(async () => { await setTag(run.info.run_id, t.key, editing.value); setEditing(undefined); }); }}>
+                    <input aria-label={`value of ${t.key}`} value={editing.value} onChange={(e) => setEditing({ key: t.key, value: e.target.value })} autoFocus />
+                    <button type="submit">Save</button>
+                    <button type="button" onClick={() => setEditing(undefined)}>Cancel</button>
+                  </form>
+                ) : t.value}
+              </td>
+              <td className="actions">
+                <button className="small" onClick={() => setEditing({ key: t.key, value: t.value })}>Edit</button>
+                <button className="small" onClick={() => act(() => deleteTag(run.info.run_id, t.key))}>Delete</button>
+              </td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+      <form className="toolbar" onSubmit={add}>
+        <input aria-label="Tag key" placeholder="key" value={key} onChange={(e) => setKey(e.target.value)} />
+        <input aria-label="Tag value" placeholder="value" value={value} onChange={(e) => setValue(e.target.value)} />
+        <button type="submit">Add tag</button>
+      </form>
+      {error && <p className="error" role="alert">{error}</p>}
+    </section>
+  );
+}
+
+/** One run (`#/experiments/<id>/runs/<run id>`): overview, description, params, metrics, tags, artifacts. */
+export function RunPage() {
+  const { runId = "" } = useParams();
+  const [tab, setTab] = useQueryParam("tab", "overview");
+  const updateQuery = useQueryUpdate();
+  const [artifactPath, setArtifactPath] = useQueryParam("path");
+  const [chartKey, setChartKey] = useQueryParam("metric");
+  const { data: run, error, reload } = useLoad(() => getRun(runId), [runId]);
+  const experiment = useLoad(() => (run ? getExperiment(run.info.experiment_id) : Promise.resolve(undefined)), [run?.info.experiment_id]);
+  const children = useLoad(
+    () => (run ? searchAllRuns([run.info.experiment_id], `tags.mlflow.parentRunId = '${run.info.run_id}'`, "ALL", ["attributes.start_time ASC"]) : Promise.resolve([])),
+    [run?.info.run_id],
+  );
+  const [actionError, setActionError] = useState<string>();
+
+  // Live updates while the run is still logging.
+  useEffect(() => {
+    if (run?.info.status !== "RUNNING") return;
+    const t = setInterval(reload, 5000);
+    return () => clearInterval(t);
+  }, [run?.info.status, reload]);
+
+  if (error) return <div className="page"><p className="error">{error}</p></div>;
+  if (!run) return <div className="page"><p className="muted">Loading…</p></div>;
+  const info = run.info;
+  const parent = tagValue(run, "mlflow.parentRunId");
+  const metrics = [...(run.data.metrics ?? [])].sort((a, b) => a.key.localeCompare(b.key));
+  const params = [...(run.data.params ?? [])].sort((a, b) => a.key.localeCompare(b.key));
+  const selectedMetric = chartKey || metrics[0]?.key;
+  const gitCommit = tagValue(run, "mlflow.source.git.commit");
+  const lifecycle = async (path: string) => {
+    try { await post(path, { run_id: info.run_id }); reload(); } catch (e: any) { setActionError(e.message); }
+  };
+
+  return (
+    <div className="page">
+      <div className="crumbs">
+        <Link to="/experiments">Experiments</Link> › <Link to={`/experiments/${info.experiment_id}`}>{experiment.data?.name ?? info.experiment_id}</Link>
+      </div>
+      <h1>
+        {info.run_name || info.run_id} <span className={`status ${info.status}`}>{info.status}</span>
+        {info.lifecycle_stage === "deleted" && <span className="status deleted">deleted</span>}
+      </h1>
+      <nav className="tabs">
+        {["overview", "metrics", "artifacts"].map((t) => (
+          <button key={t} className={tab === t ? "active" : ""} onClick={() => setTab(t)}>{t[0].toUpperCase() + t.slice(1)}</button>
+        ))}
+      </nav>
+      {actionError && <p className="error">{actionError}</p>}
+
+      {tab === "overview" && (
+        <div className="columns">
+          <div>
+            <section>
+              <table className="grid kv" data-testid="run-overview">
+                <tbody>
+                  <tr><th>Run ID</th><td className="mono">{info.run_id}</td></tr>
+                  <tr><th>Status</th><td>{info.status}</td></tr>
+                  <tr><th>Started</th><td>{formatTime(info.start_time)}</td></tr>
+                  <tr><th>Ended</th><td>{formatTime(info.end_time)}</td></tr>
+                  <tr><th>Duration</th><td>{formatDuration(info.start_time, info.end_time)}</td></tr>
+                  <tr><th>User</th><td>{info.user_id || tagValue(run, "mlflow.user")}</td></tr>
+                  <tr><th>Source</th><td>{tagValue(run, "mlflow.source.name")} {tagValue(run, "mlflow.source.type") && <span className="muted">({tagValue(run, "mlflow.source.type")})</span>}</td></tr>
+                  {gitCommit && <tr><th>Git commit</th><td className="mono">{gitCommit}</td></tr>}
+                  {parent && <tr><th>Parent run</th><td><Link to={`/experiments/${info.experiment_id}/runs/${parent}`} className="mono">{parent}</Link></td></tr>}
+                  {!!children.data?.length && (
+                    <tr><th>Child runs</th><td>{children.data.map((c) => (
+                      <div key={c.info.run_id}><Link to={`/experiments/${info.experiment_id}/runs/${c.info.run_id}`}>{c.info.run_name || c.info.run_id}</Link></div>
+                    ))}</td></tr>
+                  )}
+                  <tr><th>Artifact URI</th><td className="mono">{info.artifact_uri}</td></tr>
+                  <tr><th>Lifecycle</th><td>{info.lifecycle_stage}{" "}
+                    {info.lifecycle_stage === "deleted"
+                      ? <button className="small" onClick={() => lifecycle("runs/restore")}>Restore</button>
+                      : <button className="small" onClick={() => confirm("Delete this run?") && lifecycle("runs/delete")}>Delete</button>}
+                  </td></tr>
+                </tbody>
+              </table>
+            </section>
+            <Description run={run} onSaved={reload} />
+            {!!run.inputs?.dataset_inputs?.length && (
+              <section>
+                <h2>Datasets</h2>
+                <table className="grid"><thead><tr><th>Name</th><th>Digest</th><th>Source</th><th>Context</th></tr></thead>
+                  <tbody>{run.inputs.dataset_inputs.map((d, i) => (
+                    <tr key={i}><td>{d.dataset.name}</td><td className="mono">{d.dataset.digest}</td><td>{d.dataset.source_type}</td>
+                      <td>{d.tags?.find((t) => t.key === "mlflow.data.context")?.value}</td></tr>
+                  ))}</tbody>
+                </table>
+              </section>
+            )}
+            {!!run.outputs?.model_outputs?.length && (
+              <section>
+                <h2>Logged models</h2>
+                <ul>{run.outputs.model_outputs.map((m) => <li key={m.model_id} className="mono">{m.model_id}</li>)}</ul>
+              </section>
+            )}
+          </div>
+          <div>
+            <section>
+              <h2>Parameters ({params.length})</h2>
+              <table className="grid kv" data-testid="params-table">
+                <tbody>{params.map((p) => <tr key={p.key}><th>{p.key}</th><td>{p.value}</td></tr>)}</tbody>
+              </table>
+            </section>
+            <section>
+              <h2>Metrics ({metrics.length})</h2>
+              <table className="grid kv" data-testid="metrics-table">
+                <tbody>{metrics.map((m) => (
+                  <tr key={m.key}>
+                    <th><button className="link" onClick={() => updateQuery({ metric: m.key, tab: "metrics" })}>{m.key}</button></th>
+                    <td>{formatValue(m.value)}</td><td className="muted">step {m.step}</td>
+                  </tr>
+                ))}</tbody>
+              </table>
+            </section>
+            <Tags run={run} onChanged={reload} />
+          </div>
+        </div>
+      )}
+
+      {tab === "metrics" && (
+        <section>
+          {metrics.length === 0 ? <p className="muted">No metrics.</p> : (
+            <>
+              <div className="toolbar">
+                <label>Metric{" "}
+                  <select aria-label="Metric" value={selectedMetric} onChange={(e) => setChartKey(e.target.value)}>
+                    {metrics.map((m) => <option key={m.key} value={m.key}>{m.key}</option>)}
+                  </select>
+                </label>
+              </div>
+              <MetricChart runIds={[info.run_id]} runNames={{ [info.run_id]: info.run_name ?? info.run_id }} metricKey={selectedMetric!} />
+            </>
+          )}
+        </section>
+      )}
+
+      {tab === "artifacts" && <ArtifactBrowser runId={info.run_id} path={artifactPath} onPath={setArtifactPath} />}
+    </div>
+  );
+}

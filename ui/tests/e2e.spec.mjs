@@ -1,0 +1,287 @@
+// The web UI in a real browser: Debian's chromium driven by playwright-core, against a real
+// `ferroflow` process seeded by the official mlflow client (tests/seed.py).
+//
+// Run with `bash scripts/ui-test.sh` (builds everything first), or `npm test` in ui/ with:
+//   FERROFLOW_BIN   the server binary        (default <repo>/target/debug/ferroflow)
+//   FERROFLOW_VENV  the venv with mlflow      (default <repo>/.venv)
+//   CHROMIUM        the browser               (default /usr/bin/chromium)
+//   UI_SCREENSHOTS  where screenshots go      (default <repo>/test-output/ui-screenshots)
+// Each step saves a screenshot of the page it checked.
+
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import { spawn, execFile } from "node:child_process";
+import { mkdtempSync, mkdirSync, rmSync, openSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
+import { chromium } from "playwright-core";
+
+const REPO = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
+const BIN = process.env.FERROFLOW_BIN || join(REPO, "target/debug/ferroflow");
+const PYTHON = join(process.env.FERROFLOW_VENV || join(REPO, ".venv"), "bin/python");
+const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
+const SHOTS = process.env.UI_SCREENSHOTS || join(REPO, "test-output/ui-screenshots");
+
+let work, server, url, seed, context, page;
+
+const freePort = () =>
+  new Promise((ok, fail) => {
+    const s = createServer();
+    s.on("error", fail);
+    s.listen(0, "127.0.0.1", () => {
+      const { port } = s.address();
+      s.close(() => ok(port));
+    });
+  });
+
+async function until(what, fn, timeoutMs = 20000) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      const v = await fn();
+      if (v) return v;
+    } catch {
+      /* not yet */
+    }
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+async function api(method, path, body) {
+  const r = await fetch(`${url}/api/2.0/mlflow/${path}`, {
+    method,
+    headers: body ? { "Content-Type": "application/json" } : undefined,
+    body: body ? JSON.stringify(body) : undefined,
+  });
+  return { status: r.status, json: await r.json() };
+}
+
+const shot = (name) => page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
+
+/** Number of drawn (non-transparent) pixels in the canvases under `selector`. */
+const inkedPixels = (selector) =>
+  page.evaluate((sel) => {
+    let n = 0;
+    for (const c of document.querySelectorAll(`${sel} canvas`)) {
+      if (!c.width || !c.height) continue;
+      const data = c.getContext("2d").getImageData(0, 0, c.width, c.height).data;
+      for (let i = 3; i < data.length; i += 4) if (data[i] > 0) n++;
+    }
+    return n;
+  }, selector);
+
+/** A `ferroflow server` on a free port with its own database under `dir`. */
+async function startServer(dir, extraArgs = []) {
+  mkdirSync(dir, { recursive: true });
+  const port = await freePort();
+  const base = `http://127.0.0.1:${port}`;
+  const log = openSync(join(dir, "server.log"), "w");
+  const proc = spawn(
+    BIN,
+    ["server", "--backend-store-uri", `sqlite:///${dir}/mlflow.db`, "--artifacts-destination", `${dir}/mlartifacts`,
+      "--host", "127.0.0.1", "--port", String(port), ...extraArgs],
+    { cwd: dir, stdio: ["ignore", log, log] },
+  );
+  await until("the server's /health", async () => (await fetch(`${base}${extraArgs.length ? "/mlflow" : ""}/health`)).ok);
+  return { proc, url: base };
+}
+
+async function stopServer(proc) {
+  if (!proc || proc.exitCode !== null) return;
+  proc.kill("SIGTERM");
+  await until("the server to stop", () => proc.exitCode !== null || proc.signalCode !== null, 10000).catch(() => proc.kill("SIGKILL"));
+}
+
+const visibleText = (selector) => page.locator(selector).first().innerText();
+
+before(async () => {
+  mkdirSync(SHOTS, { recursive: true });
+  work = mkdtempSync(join(tmpdir(), "ferroflow-ui-"));
+  ({ proc: server, url } = await startServer(work));
+  const { stdout } = await promisify(execFile)(PYTHON, [join(REPO, "ui/tests/seed.py"), url], {
+    cwd: work, env: { ...process.env, MLFLOW_TRACKING_URI: url }, maxBuffer: 1 << 24,
+  });
+  seed = JSON.parse(stdout.trim().split("\n").pop());
+  context = await chromium.launchPersistentContext(join(work, "chromium-profile"), {
+    executablePath: CHROMIUM,
+    headless: true,
+    viewport: { width: 1400, height: 900 },
+    args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+      "--disable-sync", "--no-first-run"],
+  });
+  page = context.pages()[0] ?? (await context.newPage());
+  page.setDefaultTimeout(15000);
+});
+
+after(async () => {
+  await context?.close();
+  await stopServer(server);
+  if (work) rmSync(work, { recursive: true, force: true });
+});
+
+test("the experiments list shows experiments and creates one", async () => {
+  await page.goto(`${url}/`);
+  await page.getByRole("link", { name: "ui-sweep" }).waitFor();
+  await page.getByLabel("New experiment name").fill("created-in-the-ui");
+  await page.getByRole("button", { name: "Create experiment" }).click();
+  await page.getByRole("link", { name: "created-in-the-ui" }).waitFor();
+  const found = await api("GET", "experiments/get-by-name?experiment_name=created-in-the-ui");
+  assert.equal(found.status, 200);
+  await shot("experiments");
+});
+
+test("a client-side path falls back to the app", async () => {
+  await page.goto(`${url}/some/client/route`);
+  await page.getByRole("heading", { name: "Experiments" }).waitFor();
+  const notFound = await fetch(`${url}/ajax-api/2.0/mlflow/no/such/route`);
+  assert.equal(notFound.status, 404);
+  assert.equal((await notFound.json()).error_code, "ENDPOINT_NOT_FOUND");
+});
+
+test("the runs table nests trials under their parent, filters and sorts", async () => {
+  await page.goto(`${url}/#/experiments/${seed.experiment_id}`);
+  await page.locator("[data-testid=run-count]", { hasText: /^8 runs$/ }).waitFor();
+  const parentRow = page.locator(`[data-run-id="${seed.parent_run_id}"]`);
+  assert.match(await parentRow.innerText(), /sweep-parent\s*\(5\)/);
+  await shot("runs");
+
+  // A filter in MLflow's grammar, applied by the server.
+  const filter = "metrics.rmse < 0.5";
+  const expected = (await api("POST", "runs/search", { experiment_ids: [seed.experiment_id], filter })).json.runs?.length ?? 0;
+  await page.getByLabel("Filter runs").fill(filter);
+  await page.getByRole("button", { name: "Search", exact: true }).click();
+  await page.locator("[data-testid=run-count]", { hasText: new RegExp(`^${expected} runs$`) }).waitFor();
+  assert.ok(page.url().includes("filter="), "the filter is in the URL");
+
+  // A bad filter shows the server's own message.
+  const bad = "metrics.rmse <<< 1";
+  const serverError = await api("POST", "runs/search", { experiment_ids: [seed.experiment_id], filter: bad });
+  assert.equal(serverError.status, 400);
+  await page.getByLabel("Filter runs").fill(bad);
+  await page.getByRole("button", { name: "Search", exact: true }).click();
+  await page.getByTestId("filter-error").waitFor();
+  assert.equal(await page.getByTestId("filter-error").innerText(), serverError.json.message);
+  await shot("runs-filter-error");
+
+  // Sort the trials by a metric column, both ways.
+  await page.getByLabel("Filter runs").fill("tags.model = 'ridge'");
+  await page.getByRole("button", { name: "Search", exact: true }).click();
+  await page.locator("[data-testid=run-count]", { hasText: /^5 runs$/ }).waitFor();
+  const rmseValues = async () =>
+    (await page.locator("[role=row] [data-col='m:rmse']").allInnerTexts()).map(Number);
+  await page.getByRole("columnheader", { name: /^rmse/ }).click();
+  await until("ascending rmse", async () => {
+    const v = await rmseValues();
+    return v.length === 5 && v.every((x, i) => i === 0 || v[i - 1] <= x);
+  });
+  await page.getByRole("columnheader", { name: /^rmse/ }).click();
+  await until("descending rmse", async () => {
+    const v = await rmseValues();
+    return v.length === 5 && v.every((x, i) => i === 0 || v[i - 1] >= x);
+  });
+  // A param column chosen by the user.
+  await page.getByRole("button", { name: "Columns" }).click();
+  await page.getByTestId("column-chooser").getByLabel("alpha").uncheck();
+  await until("the alpha column to go", async () => (await page.locator("[data-col='p:alpha']").count()) === 0);
+  await page.getByTestId("column-chooser").getByLabel("alpha").check();
+  await page.locator("[data-col='p:alpha']").first().waitFor();
+  await shot("runs-sorted");
+});
+
+test("the run page shows the run and edits its description", async () => {
+  await page.goto(`${url}/#/experiments/${seed.experiment_id}/runs/${seed.best_run_id}`);
+  await page.getByTestId("params-table").getByText("learning_rate").waitFor();
+  assert.match(await visibleText("[data-testid=metrics-table]"), /rmse/);
+  await page.getByRole("heading", { name: /Description/ }).getByRole("button", { name: "Edit" }).click();
+  await page.getByLabel("Description").fill("Best trial of the sweep.");
+  await page.getByRole("button", { name: "Save" }).click();
+  await page.getByTestId("description").getByText("Best trial of the sweep.").waitFor();
+  const run = await api("GET", `runs/get?run_id=${seed.best_run_id}`);
+  assert.equal(run.json.run.data.tags.find((t) => t.key === "mlflow.note.content")?.value, "Best trial of the sweep.");
+  await shot("run-overview");
+});
+
+test("the artifact browser previews JSON, CSV and images", async () => {
+  await page.getByRole("button", { name: "Artifacts" }).click();
+  await page.getByRole("button", { name: /config\// }).click();
+  await page.getByRole("button", { name: "params.json" }).click();
+  await page.getByTestId("text-preview").getByText('"layers"').waitFor();
+  assert.ok(page.url().includes("path=config%2Fparams.json"), page.url());
+  await shot("run-artifact-json");
+  await page.getByRole("button", { name: "predictions.csv" }).click();
+  await page.getByTestId("csv-preview").waitFor();
+  assert.equal(await page.locator("[data-testid=csv-preview] tbody tr").count(), 3);
+  await shot("run-artifact-csv");
+  await page.getByRole("button", { name: /plots\// }).click();
+  await page.getByRole("button", { name: "swatch.png" }).click();
+  await until("the image to load", () => page.locator(".artifact-image").evaluate((img) => img.complete && img.naturalWidth === 32));
+  await shot("run-artifact-image");
+});
+
+test("a metric chart draws the sampled history", async () => {
+  await page.goto(`${url}/#/experiments/${seed.experiment_id}/runs/${seed.best_run_id}?tab=metrics&metric=loss`);
+  await page.locator("[data-testid=chart-loss] .uplot canvas").waitFor();
+  await until("a drawn chart", async () => (await inkedPixels("[data-testid=chart-loss]")) > 200);
+  await shot("run-metric-chart");
+});
+
+test("compare shows parallel coordinates, scatter and a diff table", async () => {
+  await page.goto(`${url}/#/experiments/${seed.experiment_id}?filter=${encodeURIComponent("tags.model = 'ridge'")}`);
+  await page.locator("[data-testid=run-count]", { hasText: /^5 runs$/ }).waitFor();
+  await page.getByLabel("select all").check();
+  await page.getByRole("button", { name: /^Compare 5$/ }).click();
+  await page.getByRole("heading", { name: "Comparing 5 runs" }).waitFor();
+  await until("a drawn parallel coordinates chart", async () => (await inkedPixels("[data-testid=parallel-chart]")) > 500);
+  await until("a drawn scatter chart", async () => (await inkedPixels("[data-testid=scatter-chart]")) > 500);
+  await until("a drawn history chart", async () => (await inkedPixels(".metric-chart")) > 200);
+  assert.equal(await page.locator("[data-testid=diff-table] thead th").count(), 2 + 5);
+  await shot("compare");
+});
+
+test("the registry transitions stages with archiving and sets an alias", async () => {
+  await page.goto(`${url}/#/models`);
+  await page.getByRole("link", { name: seed.model_name }).click();
+  await page.getByTestId("stage-2").waitFor();
+  const transition = async (version, stage, expected) => {
+    await page.getByLabel(`Stage of version ${version}`).selectOption(stage);
+    await page.getByRole("button", { name: `Transition to ${stage}` }).click();
+    await page.getByTestId(`stage-${version}`).getByText(expected ?? stage, { exact: true }).waitFor();
+  };
+  await transition("2", "Staging");
+  await transition("1", "Production");
+  // Version 2 to Production, archiving the current Production version (1).
+  await page.getByLabel("Stage of version 2").selectOption("Production");
+  assert.ok(await page.getByLabel("Archive existing Production versions").isChecked());
+  await page.getByRole("button", { name: "Transition to Production" }).click();
+  await page.getByTestId("stage-2").getByText("Production", { exact: true }).waitFor();
+  await page.getByTestId("stage-1").getByText("Archived", { exact: true }).waitFor();
+
+  await page.getByLabel("Alias", { exact: true }).fill("champion");
+  await page.getByLabel("Alias version").selectOption("2");
+  await page.getByRole("button", { name: "Set alias" }).click();
+  await page.getByTestId("aliases").getByText("@champion → v2").waitFor();
+  const byAlias = await api("GET", `registered-models/alias?name=${seed.model_name}&alias=champion`);
+  assert.equal(byAlias.json.model_version?.version, "2");
+  await shot("model");
+  await page.goto(`${url}/#/models`);
+  await page.getByTestId("models-table").getByText("Production: v2").waitFor();
+  await shot("models");
+});
+
+test("the UI works behind --static-prefix", async () => {
+  const prefixed = await startServer(join(work, "prefixed"), ["--static-prefix", "/mlflow"]);
+  try {
+    await page.goto(`${prefixed.url}/mlflow`);
+    await page.getByRole("link", { name: "Default" }).waitFor();
+    assert.ok(page.url().startsWith(`${prefixed.url}/mlflow/#/experiments`), page.url());
+    await page.getByRole("link", { name: "Default" }).click();
+    await page.locator("[data-testid=run-count]", { hasText: /^0 runs$/ }).waitFor();
+    await shot("static-prefix");
+  } finally {
+    await stopServer(prefixed.proc);
+  }
+});
