@@ -194,14 +194,27 @@ fn is_numeric_run_attribute(name: &str) -> bool {
 }
 
 /// Compiles a runs/search filter into a condition on the `runs` table (joined with AND).
-pub fn run_filter(dialect: Dialect, clauses: &[Comparison]) -> Fragment {
+/// `joined` lists metrics already inner-joined for ordering (key, alias): their conditions
+/// go on the joined row instead of a subquery, so an index on (key, value) can drive the scan.
+pub fn run_filter(dialect: Dialect, clauses: &[Comparison], joined: &[(String, String)]) -> Fragment {
     let mut f = Fragment::default();
     for (i, c) in clauses.iter().enumerate() {
         if i > 0 {
             f.push(" AND ");
         }
         let name = c.key.name.as_str();
+        let joined_alias = joined.iter().find(|(k, _)| k == name).map(|(_, a)| a.as_str());
         match c.key.entity {
+            EntityType::Metric if joined_alias.is_some() => {
+                let alias = joined_alias.unwrap_or("o0");
+                f.push(&format!("{alias}.is_nan = {} AND {alias}.value ", bool_literal(dialect, false)));
+                f.push(comparator_sql(c.comparator));
+                f.push(" ?");
+                f.bind(match &c.value {
+                    Value::Number(n) => SqlValue::Real(*n),
+                    other => numeric_value(other),
+                });
+            }
             EntityType::Metric => {
                 // Metrics compare against the run's latest value; NaN never matches a
                 // numeric comparison.
@@ -282,14 +295,34 @@ fn bool_literal(dialect: Dialect, v: bool) -> &'static str {
 /// ORDER BY for runs/search: joins (LEFT JOINs on the ordered metrics/params/tags), the
 /// ORDER BY list, and their parameters. NULLs (and NaN metrics) always sort last, then
 /// MLflow's tie-breakers: `start_time DESC` unless ordered already, then `run_uuid`.
-pub fn run_order_by(dialect: Dialect, order_by: &[OrderBy]) -> (Fragment, String) {
+///
+/// When the filter also compares the ordered metric, every matching run has a finite value
+/// for it, so the metric is inner-joined and ordered by its bare value (no NULL/NaN
+/// placement needed): the database can then walk an index on (key, value) in order and stop
+/// at the page's end. Those joins are returned as (key, alias) for [`run_filter`].
+pub fn run_order_by(
+    dialect: Dialect,
+    order_by: &[OrderBy],
+    filter: &[Comparison],
+) -> (Fragment, String, Vec<(String, String)>) {
     let mut joins = Fragment::default();
     let mut order: Vec<String> = Vec::new();
+    let mut inner: Vec<(String, String)> = Vec::new();
     let mut has_start_time = false;
     for (i, o) in order_by.iter().enumerate() {
         let dir = if o.ascending { "ASC" } else { "DESC" };
         let name = o.key.name.as_str();
+        let filtered = filter.iter().any(|c| c.key.entity == EntityType::Metric && c.key.name == name);
         match o.key.entity {
+            EntityType::Metric if filtered => {
+                let alias = format!("o{i}");
+                joins.push(&format!(
+                    " JOIN latest_metrics {alias} ON {alias}.run_uuid = runs.run_uuid AND {alias}.\"key\" = ?"
+                ));
+                joins.bind(SqlValue::Text(name.to_string()));
+                order.push(format!("{alias}.value {dir}"));
+                inner.push((name.to_string(), alias));
+            }
             EntityType::Metric => {
                 let alias = format!("o{i}");
                 joins.push(&format!(
@@ -330,7 +363,7 @@ pub fn run_order_by(dialect: Dialect, order_by: &[OrderBy]) -> (Fragment, String
         order.push("runs.start_time DESC".to_string());
     }
     order.push("runs.run_uuid ASC".to_string());
-    (joins, order.join(", "))
+    (joins, order.join(", "), inner)
 }
 
 /// WHERE conditions for experiments/search.
@@ -677,6 +710,10 @@ mod tests {
         }
     }
 
+    fn run_filter(dialect: Dialect, clauses: &[Comparison]) -> Fragment {
+        super::run_filter(dialect, clauses, &[])
+    }
+
     #[test]
     fn metric_filter_binds_key_and_value() {
         let f = run_filter(
@@ -755,14 +792,14 @@ mod tests {
 
     #[test]
     fn default_order_is_start_time_desc_then_run_id() {
-        let (joins, order) = run_order_by(Dialect::Sqlite, &[]);
+        let (joins, order, _) = run_order_by(Dialect::Sqlite, &[], &[]);
         assert!(joins.sql.is_empty());
         assert_eq!(order, "runs.start_time DESC, runs.run_uuid ASC");
     }
 
     #[test]
     fn metric_order_puts_nan_and_null_last() {
-        let (joins, order) = run_order_by(
+        let (joins, order, inner) = run_order_by(
             Dialect::Sqlite,
             &[OrderBy {
                 key: Key {
@@ -771,9 +808,24 @@ mod tests {
                 },
                 ascending: true,
             }],
+            &[],
         );
         assert!(joins.sql.contains("LEFT JOIN latest_metrics o0"));
         assert!(order.starts_with("CASE WHEN o0.is_nan = 1 THEN 1 WHEN o0.value IS NULL THEN 2 ELSE 0 END, o0.value ASC"), "{order}");
+        assert!(inner.is_empty());
+    }
+
+    #[test]
+    fn ordering_by_a_filtered_metric_joins_it_and_filters_on_the_join() {
+        let rmse = Key { entity: EntityType::Metric, name: "rmse".into() };
+        let filter = [cmp(EntityType::Metric, "rmse", Comparator::Lt, Value::Number(7.0))];
+        let (joins, order, inner) =
+            run_order_by(Dialect::Sqlite, &[OrderBy { key: rmse, ascending: true }], &filter);
+        assert!(joins.sql.starts_with(" JOIN latest_metrics o0"), "{}", joins.sql);
+        assert!(order.starts_with("o0.value ASC"), "{order}");
+        let f = super::run_filter(Dialect::Sqlite, &filter, &inner);
+        assert_eq!(f.sql, "o0.is_nan = 0 AND o0.value < ?");
+        assert_eq!(f.params, vec![SqlValue::Real(7.0)]);
     }
 
     #[test]
