@@ -60,6 +60,11 @@ pub enum ArtifactError {
     InvalidUpload(String),
 }
 
+/// [`ArtifactError::Unsupported`]'s message for multipart uploads: MLflow's own words, which
+/// older clients match to fall back to a plain upload.
+pub const MULTIPART_UNSUPPORTED: &str =
+    "Multipart upload is not supported for the current artifact repository";
+
 /// The largest part of a client-driven multipart upload (S3's limit): 5 GiB.
 pub const MAX_MULTIPART_PART_SIZE: u64 = 5 * 1024 * 1024 * 1024;
 /// The most parts one multipart upload may have (S3's limit); part numbers are `1..=10000`.
@@ -249,9 +254,7 @@ impl ArtifactStore {
         match &self.inner.backend {
             Backend::Object(b) if b.supports_multipart() => Ok(b),
             _ => Err(ArtifactError::Unsupported(
-                "Multipart uploads are not supported by this artifact store; upload with PUT \
-                 instead."
-                    .to_string(),
+                MULTIPART_UNSUPPORTED.to_string(),
             )),
         }
     }

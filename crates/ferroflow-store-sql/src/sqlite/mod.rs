@@ -149,6 +149,9 @@ impl SqliteStore {
         // Ferroflow's own indexes (MLflow allows extra ones): searches that filter and order
         // by a metric walk this index in order instead of sorting every run.
         writer.execute_batch(EXTRA_INDEXES)?;
+        // Checkpoint the WAL every ~32 MB instead of every 4 MB: the checkpoint runs on the
+        // writer and fsyncs, so fewer of them means fewer stalls under steady logging.
+        writer.execute_batch("PRAGMA wal_autocheckpoint = 8000;")?;
         if created {
             tracing::info!(path = %options.path.display(), "created MLflow schema");
         }
