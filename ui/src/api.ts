@@ -104,7 +104,13 @@ export const getExperiment = (id: string) =>
 
 export interface RunsPage { runs: Run[]; next_page_token?: string }
 
-/** Every run matching the search, fetched in pages of 1000 (MLflow's UI page size). */
+/**
+ * Every run matching the search. The first page is small (1000 runs, MLflow's UI page size)
+ * so the table shows rows at once; the rest follows in pages of `RUNS_BULK_PAGE` (the
+ * server allows up to 50000), each page asked for as soon as the previous token arrives.
+ */
+export const RUNS_FIRST_PAGE = 1000;
+export const RUNS_BULK_PAGE = 25000;
 export async function searchAllRuns(
   experimentIds: string[], filter: string, viewType: ViewType, orderBy: string[],
   onPage?: (runs: Run[]) => void,
@@ -114,11 +120,11 @@ export async function searchAllRuns(
   do {
     const r = await post<RunsPage>("runs/search", {
       experiment_ids: experimentIds, filter: filter || undefined, run_view_type: viewType,
-      max_results: 1000, order_by: orderBy, page_token,
+      max_results: page_token ? RUNS_BULK_PAGE : RUNS_FIRST_PAGE, order_by: orderBy, page_token,
     });
     out.push(...(r.runs ?? []));
-    onPage?.(out.slice());
     page_token = r.next_page_token;
+    if (page_token) onPage?.(out.slice());
   } while (page_token);
   return out;
 }
@@ -206,3 +212,52 @@ export function formatValue(v: number | undefined): string {
   const a = Math.abs(v);
   return a !== 0 && (a < 1e-3 || a >= 1e6) ? v.toExponential(4) : String(Number(v.toPrecision(6)));
 }
+
+// ---- logged models and registering them
+
+export interface LoggedModel {
+  info: {
+    model_id: string; name?: string; experiment_id?: string; source_run_id?: string; artifact_uri?: string;
+    status?: string; model_type?: string; creation_timestamp_ms?: number;
+  };
+  data?: { params?: KeyValue[]; metrics?: Metric[] };
+}
+
+const quoteFilter = (s: string) => `'${s.replace(/\\/g, "\\\\").replace(/'/g, "\\'")}'`;
+
+/** The logged models a run produced: those whose source is the run, plus its `model_outputs`. */
+export async function runLoggedModels(run: Run): Promise<LoggedModel[]> {
+  const r = await post<{ models?: LoggedModel[] }>("logged-models/search", {
+    experiment_ids: [run.info.experiment_id], filter: `source_run_id = ${quoteFilter(run.info.run_id)}`, max_results: 100,
+  });
+  const found = r.models ?? [];
+  const ids = new Set(found.map((m) => m.info.model_id));
+  const extra = (run.outputs?.model_outputs ?? []).filter((o) => !ids.has(o.model_id));
+  const more = await Promise.all(extra.map((o) =>
+    get<{ model: LoggedModel }>(`logged-models/${encodeURIComponent(o.model_id)}`).then((x) => x.model, () => ({ info: { model_id: o.model_id } }))));
+  return [...found, ...more];
+}
+
+/** Model versions matching a filter, e.g. `run_id = '...'`. */
+export async function searchVersions(filter: string): Promise<ModelVersion[]> {
+  const r = await get<{ model_versions?: ModelVersion[] }>("model-versions/search", {
+    filter, max_results: 10000, order_by: ["name ASC", "version_number DESC"],
+  });
+  return r.model_versions ?? [];
+}
+
+export const runVersions = (runId: string) => searchVersions(`run_id = ${quoteFilter(runId)}`);
+
+export const getModelVersion = (name: string, version: string) =>
+  get<{ model_version: ModelVersion }>("model-versions/get", { name, version }).then((r) => r.model_version);
+
+/** Registers a logged model as a new version of `name`, creating the registered model first if asked. */
+export async function registerLoggedModel(name: string, createModel: boolean, model: LoggedModel, runId: string): Promise<ModelVersion> {
+  if (createModel) await post("registered-models/create", { name });
+  const r = await post<{ model_version: ModelVersion }>("model-versions/create", {
+    name, source: `models:/${model.info.model_id}`, run_id: runId, model_id: model.info.model_id,
+  });
+  return r.model_version;
+}
+
+export const versionPath = (name: string, version: string) => `/models/${encodeURIComponent(name)}/versions/${encodeURIComponent(version)}`;

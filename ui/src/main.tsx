@@ -7,6 +7,7 @@ import { RunsPage } from "./pages/Runs";
 import { RunPage } from "./pages/Run";
 import { ModelsPage } from "./pages/Models";
 import { ModelPage } from "./pages/Model";
+import { ModelVersionPage } from "./pages/ModelVersion";
 
 // The compare view carries the heavy chart library: loaded only when opened.
 const ComparePage = lazy(() => import("./pages/Compare"));
@@ -32,6 +33,7 @@ function App() {
             <Route path="/compare-runs" element={<ComparePage />} />
             <Route path="/models" element={<ModelsPage />} />
             <Route path="/models/:name" element={<ModelPage />} />
+            <Route path="/models/:name/versions/:version" element={<ModelVersionPage />} />
             <Route path="*" element={<p className="error">No such page. <a href="#/experiments">Experiments</a></p>} />
           </Routes>
         </Suspense>

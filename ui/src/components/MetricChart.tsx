@@ -25,10 +25,11 @@ function smooth(ys: (number | null)[], weight: number): (number | null)[] {
 /**
  * One metric of one or several runs as lines (uPlot). History comes sampled by the server
  * (`metrics/get-history-bulk-interval`), so a million-point metric costs ~1000 points.
- * Drag to zoom, double-click to reset.
+ * Drag to zoom, double-click to reset. A new `refreshKey` (live updates) fetches the history
+ * again, keeping the old lines until the new ones arrive.
  */
-export function MetricChart(props: { runIds: string[]; runNames: Record<string, string>; metricKey: string; height?: number }) {
-  const { runIds, runNames, metricKey } = props;
+export function MetricChart(props: { runIds: string[]; runNames: Record<string, string>; metricKey: string; height?: number; refreshKey?: string }) {
+  const { runIds, runNames, metricKey, refreshKey } = props;
   const [history, setHistory] = useState<Metric[]>();
   const [error, setError] = useState<string>();
   const [xAxis, setXAxis] = useState<XAxis>("step");
@@ -47,7 +48,7 @@ export function MetricChart(props: { runIds: string[]; runNames: Record<string, 
       .catch((e) => live && setError(e.message));
     return () => { live = false; };
     // eslint-disable-next-line react-hooks/exhaustive-deps
-  }, [runKey, metricKey]);
+  }, [runKey, metricKey, refreshKey]);
 
   const data = useMemo(() => {
     if (!history) return undefined;
@@ -111,7 +112,7 @@ export function MetricChart(props: { runIds: string[]; runNames: Record<string, 
   }, [data]); // eslint-disable-line react-hooks/exhaustive-deps
 
   return (
-    <div className="metric-chart" data-testid={`chart-${metricKey}`}>
+    <div className="metric-chart" data-testid={`chart-${metricKey}`} data-points={history?.length ?? 0}>
       <div className="chart-controls">
         <strong>{metricKey}</strong>
         <select aria-label="X axis" value={xAxis} onChange={(e) => setXAxis(e.target.value as XAxis)}>

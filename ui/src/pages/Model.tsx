@@ -1,54 +1,19 @@
 import { FormEvent, useState } from "react";
-import { Link, useParams } from "react-router";
-import { ModelVersion, del, formatTime, getRegisteredModel, patch, post, searchModelVersions } from "../api";
+import { Link, useNavigate, useParams } from "react-router";
+import { del, formatTime, getRegisteredModel, patch, post, searchModelVersions, versionPath } from "../api";
 import { useLoad } from "../hooks";
+import { DescriptionEditor, StageTransition, TagsEditor } from "../components/Registry";
 
-const STAGES = ["None", "Staging", "Production", "Archived"];
-
-/** A stage change of one version, with MLflow's "archive existing versions" option. */
-function StageTransition({ version, onDone }: { version: ModelVersion; onDone: (error?: string) => void }) {
-  const [stage, setStage] = useState<string>();
-  const [archive, setArchive] = useState(true);
-  const current = version.current_stage || "None";
-  const submit = async () => {
-    try {
-      await post("model-versions/transition-stage", {
-        name: version.name, version: version.version, stage,
-        archive_existing_versions: (stage === "Staging" || stage === "Production") && archive,
-      });
-      setStage(undefined);
-      onDone();
-    } catch (e: any) {
-      onDone(e.message);
-    }
-  };
-  return (
-    <span className="stage-transition">
-      <select aria-label={`Stage of version ${version.version}`} value={stage ?? current} onChange={(e) => setStage(e.target.value === current ? undefined : e.target.value)}>
-        {STAGES.map((s) => <option key={s} value={s}>{s}</option>)}
-      </select>
-      {stage && (
-        <>
-          {(stage === "Staging" || stage === "Production") && (
-            <label><input type="checkbox" checked={archive} onChange={(e) => setArchive(e.target.checked)} /> Archive existing {stage} versions</label>
-          )}
-          <button onClick={submit}>Transition to {stage}</button>
-          <button onClick={() => setStage(undefined)}>Cancel</button>
-        </>
-      )}
-    </span>
-  );
-}
-
-/** One registered model: description, aliases, tags, and its versions with stage transitions. */
+/** One registered model: rename, delete, description, aliases, tags, and its versions with stage transitions. */
 export function ModelPage() {
   const { name = "" } = useParams();
+  const navigate = useNavigate();
   const model = useLoad(() => getRegisteredModel(name), [name]);
   const versions = useLoad(() => searchModelVersions(name), [name]);
   const [error, setError] = useState<string>();
   const [alias, setAlias] = useState("");
   const [aliasVersion, setAliasVersion] = useState("");
-  const [editing, setEditing] = useState<string>();
+  const [renaming, setRenaming] = useState<string>();
   const reload = (e?: string) => { setError(e); model.reload(); versions.reload(); };
   const act = async (f: () => Promise<unknown>) => {
     setError(undefined);
@@ -60,28 +25,50 @@ export function ModelPage() {
     if (!alias.trim() || !version) return;
     act(async () => { await post("registered-models/alias", { name, alias: alias.trim(), version }); setAlias(""); });
   };
+  const rename = async (e: FormEvent) => {
+    e.preventDefault();
+    const newName = renaming?.trim();
+    if (!newName || newName === name) { setRenaming(undefined); return; }
+    try {
+      await post("registered-models/rename", { name, new_name: newName });
+      setRenaming(undefined);
+      navigate(`/models/${encodeURIComponent(newName)}`, { replace: true });
+    } catch (err: any) {
+      setError(err.message);
+    }
+  };
+  const remove = async () => {
+    if (!confirm(`Delete the registered model "${name}" and all its versions?`)) return;
+    try {
+      await del("registered-models/delete", { name });
+      navigate("/models");
+    } catch (err: any) {
+      setError(err.message);
+    }
+  };
 
-  if (model.error) return <div className="page"><p className="error">{model.error}</p></div>;
+  if (model.error) return <div className="page"><div className="crumbs"><Link to="/models">Registered models</Link></div><p className="error">{model.error}</p></div>;
   const m = model.data;
   return (
     <div className="page">
       <div className="crumbs"><Link to="/models">Registered models</Link></div>
-      <h1>{name}</h1>
+      {renaming !== undefined ? (
+        <form className="toolbar" onSubmit={rename}>
+          <input aria-label="New name" value={renaming} onChange={(e) => setRenaming(e.target.value)} autoFocus />
+          <button type="submit">Save name</button>
+          <button type="button" onClick={() => setRenaming(undefined)}>Cancel</button>
+        </form>
+      ) : (
+        <h1>{name}
+          <button className="small" onClick={() => setRenaming(name)}>Rename</button>
+          <button className="small danger" onClick={remove}>Delete model</button>
+        </h1>
+      )}
       {error && <p className="error" role="alert">{error}</p>}
       {m && (
         <>
-          <section>
-            <h2>Description {editing === undefined && <button className="small" onClick={() => setEditing(m.description ?? "")}>Edit</button>}</h2>
-            {editing !== undefined ? (
-              <div>
-                <textarea aria-label="Model description" rows={4} value={editing} onChange={(e) => setEditing(e.target.value)} />
-                <div className="toolbar">
-                  <button onClick={() => act(async () => { await patch("registered-models/update", { name, description: editing }); setEditing(undefined); })}>Save</button>
-                  <button onClick={() => setEditing(undefined)}>Cancel</button>
-                </div>
-              </div>
-            ) : <p className={m.description ? "note" : "muted"}>{m.description || "No description."}</p>}
-          </section>
+          <DescriptionEditor label="Model description" value={m.description ?? ""}
+            onSave={(description) => patch("registered-models/update", { name, description })} onSaved={() => reload()} />
           <section>
             <h2>Aliases</h2>
             <div data-testid="aliases">
@@ -100,12 +87,12 @@ export function ModelPage() {
               <button type="submit">Set alias</button>
             </form>
           </section>
-          {!!m.tags?.length && (
-            <section>
-              <h2>Tags</h2>
-              <table className="grid kv"><tbody>{m.tags.map((t) => <tr key={t.key}><th>{t.key}</th><td>{t.value}</td></tr>)}</tbody></table>
-            </section>
-          )}
+          <section>
+            <h2>Tags</h2>
+            <TagsEditor tags={m.tags ?? []} testId="model-tags" onChanged={() => reload()}
+              onSet={(key, value) => post("registered-models/set-tag", { name, key, value })}
+              onDelete={(key) => del("registered-models/delete-tag", { name, key })} />
+          </section>
         </>
       )}
       <section>
@@ -116,7 +103,7 @@ export function ModelPage() {
           <tbody>
             {(versions.data ?? []).map((v) => (
               <tr key={v.version} data-version={v.version}>
-                <td>Version {v.version}</td>
+                <td><Link to={versionPath(name, v.version)}>Version {v.version}</Link></td>
                 <td>{formatTime(v.creation_timestamp)}</td>
                 <td>
                   <span className={`stage ${v.current_stage}`} data-testid={`stage-${v.version}`}>{v.current_stage || "None"}</span>{" "}

@@ -1,10 +1,11 @@
 import { FormEvent, useEffect, useState } from "react";
 import { Link, useParams } from "react-router";
 import {
-  Run, deleteTag, formatDuration, formatTime, formatValue, getExperiment, getRun, post,
-  searchAllRuns, setTag, tagValue,
+  LoggedModel, Run, deleteTag, formatDuration, formatTime, formatValue, getExperiment, getRun, post,
+  runLoggedModels, runVersions, searchAllRuns, setTag, tagValue, versionPath,
 } from "../api";
-import { useLoad, useQueryParam, useQueryUpdate } from "../hooks";
+import { useLoad, usePoll, useQueryParam, useQueryUpdate } from "../hooks";
+import { RegisterModelDialog } from "../components/RegisterModel";
 import { MetricChart } from "../components/MetricChart";
 import { ArtifactBrowser } from "../components/Artifacts";
 
@@ -93,6 +94,48 @@ function Tags({ run, onChanged }: { run: Run; onChanged: () => void }) {
   );
 }
 
+/** The run's logged models, each with "Register model", and the registry versions made from the run. */
+function RunModels({ run }: { run: Run }) {
+  const models = useLoad(() => runLoggedModels(run), [run.info.run_id, (run.outputs?.model_outputs ?? []).length]);
+  const versions = useLoad(() => runVersions(run.info.run_id), [run.info.run_id]);
+  const [registering, setRegistering] = useState<LoggedModel>();
+  if (!models.data?.length && !versions.data?.length && !models.error && !versions.error) return null;
+  return (
+    <section>
+      <h2>Logged models</h2>
+      {models.error && <p className="error">{models.error}</p>}
+      <table className="grid" data-testid="logged-models">
+        <tbody>
+          {(models.data ?? []).map((m) => (
+            <tr key={m.info.model_id} data-model-id={m.info.model_id}>
+              <td>{m.info.name || "model"}</td>
+              <td className="mono">{m.info.model_id}</td>
+              <td className="muted">{m.info.model_type}</td>
+              <td className="actions"><button className="small" onClick={() => setRegistering(m)}>Register model</button></td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+      <h2>Registered versions</h2>
+      {versions.error && <p className="error">{versions.error}</p>}
+      {versions.data?.length ? (
+        <ul data-testid="run-versions">
+          {versions.data.map((v) => (
+            <li key={v.name + v.version}>
+              <Link to={versionPath(v.name, v.version)}>{v.name} version {v.version}</Link>
+              {v.current_stage && v.current_stage !== "None" && <> <span className={`stage ${v.current_stage}`}>{v.current_stage}</span></>}
+            </li>
+          ))}
+        </ul>
+      ) : <p className="muted">No registered versions from this run.</p>}
+      {registering && (
+        <RegisterModelDialog model={registering} runId={run.info.run_id}
+          onClose={() => setRegistering(undefined)} onRegistered={() => versions.reload()} />
+      )}
+    </section>
+  );
+}
+
 /** One run (`#/experiments/<id>/runs/<run id>`): overview, description, params, metrics, tags, artifacts. */
 export function RunPage() {
   const { runId = "" } = useParams();
@@ -100,7 +143,7 @@ export function RunPage() {
   const updateQuery = useQueryUpdate();
   const [artifactPath, setArtifactPath] = useQueryParam("path");
   const [chartKey, setChartKey] = useQueryParam("metric");
-  const { data: run, error, reload } = useLoad(() => getRun(runId), [runId]);
+  const { data: run, error, reload, refresh, settled } = useLoad(() => getRun(runId), [runId]);
   const experiment = useLoad(() => (run ? getExperiment(run.info.experiment_id) : Promise.resolve(undefined)), [run?.info.experiment_id]);
   const children = useLoad(
     () => (run ? searchAllRuns([run.info.experiment_id], `tags.mlflow.parentRunId = '${run.info.run_id}'`, "ALL", ["attributes.start_time ASC"]) : Promise.resolve([])),
@@ -108,12 +151,10 @@ export function RunPage() {
   );
   const [actionError, setActionError] = useState<string>();
 
-  // Live updates while the run is still logging.
-  useEffect(() => {
-    if (run?.info.status !== "RUNNING") return;
-    const t = setInterval(reload, 5000);
-    return () => clearInterval(t);
-  }, [run?.info.status, reload]);
+  // Live updates while the run is still logging: poll the run (backing off while nothing
+  // changes); the chart fetches its history again when the metric's latest point moves.
+  const latest = (run?.data.metrics ?? []).map((m) => `${m.key}:${m.step}:${m.timestamp}`).sort().join(",");
+  usePoll(run?.info.status === "RUNNING", refresh, settled, `${run?.info.status}|${latest}`);
 
   if (error) return <div className="page"><p className="error">{error}</p></div>;
   if (!run) return <div className="page"><p className="muted">Loading…</p></div>;
@@ -122,6 +163,7 @@ export function RunPage() {
   const metrics = [...(run.data.metrics ?? [])].sort((a, b) => a.key.localeCompare(b.key));
   const params = [...(run.data.params ?? [])].sort((a, b) => a.key.localeCompare(b.key));
   const selectedMetric = chartKey || metrics[0]?.key;
+  const selectedLatest = metrics.find((m) => m.key === selectedMetric);
   const gitCommit = tagValue(run, "mlflow.source.git.commit");
   const lifecycle = async (path: string) => {
     try { await post(path, { run_id: info.run_id }); reload(); } catch (e: any) { setActionError(e.message); }
@@ -133,7 +175,8 @@ export function RunPage() {
         <Link to="/experiments">Experiments</Link> › <Link to={`/experiments/${info.experiment_id}`}>{experiment.data?.name ?? info.experiment_id}</Link>
       </div>
       <h1>
-        {info.run_name || info.run_id} <span className={`status ${info.status}`}>{info.status}</span>
+        {info.run_name || info.run_id} <span className={`status ${info.status}`} data-testid="run-status">{info.status}</span>
+        {info.status === "RUNNING" && <span className="live" data-testid="live">● live</span>}
         {info.lifecycle_stage === "deleted" && <span className="status deleted">deleted</span>}
       </h1>
       <nav className="tabs">
@@ -184,12 +227,7 @@ export function RunPage() {
                 </table>
               </section>
             )}
-            {!!run.outputs?.model_outputs?.length && (
-              <section>
-                <h2>Logged models</h2>
-                <ul>{run.outputs.model_outputs.map((m) => <li key={m.model_id} className="mono">{m.model_id}</li>)}</ul>
-              </section>
-            )}
+            <RunModels run={run} />
           </div>
           <div>
             <section>
@@ -225,7 +263,8 @@ export function RunPage() {
                   </select>
                 </label>
               </div>
-              <MetricChart runIds={[info.run_id]} runNames={{ [info.run_id]: info.run_name ?? info.run_id }} metricKey={selectedMetric!} />
+              <MetricChart runIds={[info.run_id]} runNames={{ [info.run_id]: info.run_name ?? info.run_id }} metricKey={selectedMetric!}
+                refreshKey={selectedLatest ? `${selectedLatest.step}:${selectedLatest.timestamp}` : ""} />
             </>
           )}
         </section>

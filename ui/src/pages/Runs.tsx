@@ -5,7 +5,7 @@ import {
   Experiment, Run, ViewType, formatDuration, formatTime, formatValue, getExperiment, post,
   searchAllRuns, tagValue,
 } from "../api";
-import { useLoad, useQueryParam, useQueryUpdate } from "../hooks";
+import { useLoad, usePoll, useQueryParam, useQueryUpdate } from "../hooks";
 
 /** A column of the runs table: a fixed attribute, or a param / metric / tag key. */
 interface Column {
@@ -81,33 +81,36 @@ export function RunsPage() {
   const [collapsed, setCollapsed] = useState<Set<string>>(new Set());
   const [chooser, setChooser] = useState(false);
   const [actionError, setActionError] = useState<string>();
-  const [progress, setProgress] = useState(0);
+  // Rows of the first page(s) while the rest loads: the table fills at once.
+  const [partial, setPartial] = useState<Run[]>();
   useEffect(() => setDraft(filter), [filter]);
 
   const experiments = useLoad(() => Promise.all(experimentIds.map(getExperiment)), [ids]);
   const serverFilter = combinedFilter(filter, status, since);
   const runs = useLoad(
-    () => searchAllRuns(experimentIds, serverFilter, view as ViewType, ["attributes.start_time DESC"], (r) => setProgress(r.length)),
+    () => { setPartial(undefined); return searchAllRuns(experimentIds, serverFilter, view as ViewType, ["attributes.start_time DESC"], setPartial); },
     [ids, serverFilter, view],
   );
+  const shown = runs.loading ? partial ?? runs.data : runs.data;
 
-  // Live updates: while any run is RUNNING, reload every 5 s.
-  const anyRunning = runs.data?.some((r) => r.info.status === "RUNNING");
-  useEffect(() => {
-    if (!anyRunning) return;
-    const t = setInterval(runs.reload, 5000);
-    return () => clearInterval(t);
-  }, [anyRunning, runs.reload]);
+  // Live updates: while any shown run is RUNNING, search again quietly (1.5 s, backing off
+  // to 30 s while nothing changes); stops once none is running.
+  const running = useMemo(() => (runs.data ?? []).filter((r) => r.info.status === "RUNNING"), [runs.data]);
+  const signature = useMemo(
+    () => (runs.data ?? []).map((r) => r.info.status + (r.data.metrics ?? []).map((m) => m.timestamp + ":" + m.step).join(",")).join(";"),
+    [runs.data],
+  );
+  usePoll(running.length > 0, runs.refresh, runs.settled, signature);
 
   const keys = useMemo(() => {
     const p = new Set<string>(), m = new Set<string>(), t = new Set<string>();
-    for (const r of runs.data ?? []) {
+    for (const r of shown ?? []) {
       r.data.params?.forEach((x) => p.add(x.key));
       r.data.metrics?.forEach((x) => m.add(x.key));
       r.data.tags?.forEach((x) => { if (!x.key.startsWith("mlflow.")) t.add(x.key); });
     }
     return { params: [...p].sort(), metrics: [...m].sort(), tags: [...t].sort() };
-  }, [runs.data]);
+  }, [shown]);
 
   // Chosen columns (URL `cols`); by default the first few metrics and params.
   const chosen = useMemo(() => {
@@ -156,8 +159,8 @@ export function RunsPage() {
       if (!isNaN(na) && !isNaN(nb) && va !== "" && vb !== "") return (na - nb) * sign;
       return String(va).localeCompare(String(vb)) * sign;
     };
-    return groupRows(runs.data ?? [], cmp, collapsed);
-  }, [runs.data, columns, sort, dir, collapsed]);
+    return groupRows(shown ?? [], cmp, collapsed);
+  }, [shown, columns, sort, dir, collapsed]);
 
   const scrollRef = useRef<HTMLDivElement>(null);
   const virtualizer = useVirtualizer({
@@ -220,8 +223,9 @@ export function RunsPage() {
       {actionError && <p className="error" role="alert">{actionError}</p>}
       <div className="toolbar">
         <span className="muted" data-testid="run-count">
-          {runs.loading ? `Loading… ${progress || ""}` : `${runs.data?.length ?? 0} runs`}
+          {runs.loading ? `Loading… ${partial ? partial.length + " runs so far" : ""}` : `${runs.data?.length ?? 0} runs`}
         </span>
+        {running.length > 0 && <span className="live" data-testid="live">● live: {running.length} running</span>}
         <button disabled={selected.size < 1} onClick={() => navigate(`/compare-runs?runs=${[...selected].join(",")}&experiments=${ids}`)}>
           Compare {selected.size || ""}
         </button>
