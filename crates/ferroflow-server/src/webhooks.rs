@@ -206,7 +206,9 @@ struct Inner {
     store: Option<Arc<dyn WebhookStore>>,
     options: WebhookOptions,
     cipher: Option<Fernet>,
-    client: Result<reqwest::Client, String>,
+    /// Built on the first delivery: loading TLS roots costs milliseconds that start-up
+    /// should not pay when no webhook is ever used.
+    client: std::sync::OnceLock<Result<reqwest::Client, String>>,
     slots: Arc<Semaphore>,
 }
 
@@ -270,10 +272,7 @@ impl WebhookDispatcher {
         let cipher = cipher
             .map_err(|e| tracing::error!(error = %e, "webhook secrets cannot be sealed"))
             .ok();
-        let client = build_client(&options);
-        if let Err(e) = &client {
-            tracing::error!(error = %e, "webhooks cannot be delivered");
-        }
+        let client = std::sync::OnceLock::new();
         let slots = Arc::new(Semaphore::new(options.max_workers.max(1)));
         WebhookDispatcher {
             inner: Arc::new(Inner {
@@ -411,7 +410,18 @@ impl WebhookDispatcher {
     ) -> Result<Answer, String> {
         let o = &self.inner.options;
         ssrf::validate_url(&webhook.url, &o.allowed_schemes, o.allow_private_ips).await?;
-        let client = self.inner.client.as_ref().map_err(Clone::clone)?;
+        let client = self
+            .inner
+            .client
+            .get_or_init(|| {
+                let client = build_client(o);
+                if let Err(e) = &client {
+                    tracing::error!(error = %e, "webhooks cannot be delivered");
+                }
+                client
+            })
+            .as_ref()
+            .map_err(Clone::clone)?;
         let secret = match webhook.secret.as_deref() {
             Some(sealed) => Some(
                 self.open_secret(sealed)

@@ -196,18 +196,28 @@ fn is_numeric_run_attribute(name: &str) -> bool {
 /// Compiles a runs/search filter into a condition on the `runs` table (joined with AND).
 /// `joined` lists metrics already inner-joined for ordering (key, alias): their conditions
 /// go on the joined row instead of a subquery, so an index on (key, value) can drive the scan.
-pub fn run_filter(dialect: Dialect, clauses: &[Comparison], joined: &[(String, String)]) -> Fragment {
+pub fn run_filter(
+    dialect: Dialect,
+    clauses: &[Comparison],
+    joined: &[(String, String)],
+) -> Fragment {
     let mut f = Fragment::default();
     for (i, c) in clauses.iter().enumerate() {
         if i > 0 {
             f.push(" AND ");
         }
         let name = c.key.name.as_str();
-        let joined_alias = joined.iter().find(|(k, _)| k == name).map(|(_, a)| a.as_str());
+        let joined_alias = joined
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, a)| a.as_str());
         match c.key.entity {
             EntityType::Metric if joined_alias.is_some() => {
                 let alias = joined_alias.unwrap_or("o0");
-                f.push(&format!("{alias}.is_nan = {} AND {alias}.value ", bool_literal(dialect, false)));
+                f.push(&format!(
+                    "{alias}.is_nan = {} AND {alias}.value ",
+                    bool_literal(dialect, false)
+                ));
                 f.push(comparator_sql(c.comparator));
                 f.push(" ?");
                 f.bind(match &c.value {
@@ -312,7 +322,9 @@ pub fn run_order_by(
     for (i, o) in order_by.iter().enumerate() {
         let dir = if o.ascending { "ASC" } else { "DESC" };
         let name = o.key.name.as_str();
-        let filtered = filter.iter().any(|c| c.key.entity == EntityType::Metric && c.key.name == name);
+        let filtered = filter
+            .iter()
+            .any(|c| c.key.entity == EntityType::Metric && c.key.name == name);
         match o.key.entity {
             EntityType::Metric if filtered => {
                 let alias = format!("o{i}");
@@ -817,11 +829,29 @@ mod tests {
 
     #[test]
     fn ordering_by_a_filtered_metric_joins_it_and_filters_on_the_join() {
-        let rmse = Key { entity: EntityType::Metric, name: "rmse".into() };
-        let filter = [cmp(EntityType::Metric, "rmse", Comparator::Lt, Value::Number(7.0))];
-        let (joins, order, inner) =
-            run_order_by(Dialect::Sqlite, &[OrderBy { key: rmse, ascending: true }], &filter);
-        assert!(joins.sql.starts_with(" JOIN latest_metrics o0"), "{}", joins.sql);
+        let rmse = Key {
+            entity: EntityType::Metric,
+            name: "rmse".into(),
+        };
+        let filter = [cmp(
+            EntityType::Metric,
+            "rmse",
+            Comparator::Lt,
+            Value::Number(7.0),
+        )];
+        let (joins, order, inner) = run_order_by(
+            Dialect::Sqlite,
+            &[OrderBy {
+                key: rmse,
+                ascending: true,
+            }],
+            &filter,
+        );
+        assert!(
+            joins.sql.starts_with(" JOIN latest_metrics o0"),
+            "{}",
+            joins.sql
+        );
         assert!(order.starts_with("o0.value ASC"), "{order}");
         let f = super::run_filter(Dialect::Sqlite, &filter, &inner);
         assert_eq!(f.sql, "o0.is_nan = 0 AND o0.value < ?");

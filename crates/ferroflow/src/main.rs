@@ -98,11 +98,26 @@ struct ServerArgs {
     sqlite_readers: usize,
 
     /// Accepted for compatibility with `mlflow server`; Ferroflow has no Python app server.
-    #[arg(long, env = "MLFLOW_GUNICORN_OPTS", hide = true, allow_hyphen_values = true)]
+    #[arg(
+        long,
+        env = "MLFLOW_GUNICORN_OPTS",
+        hide = true,
+        allow_hyphen_values = true
+    )]
     gunicorn_opts: Option<String>,
-    #[arg(long, env = "MLFLOW_WAITRESS_OPTS", hide = true, allow_hyphen_values = true)]
+    #[arg(
+        long,
+        env = "MLFLOW_WAITRESS_OPTS",
+        hide = true,
+        allow_hyphen_values = true
+    )]
     waitress_opts: Option<String>,
-    #[arg(long, env = "MLFLOW_UVICORN_OPTS", hide = true, allow_hyphen_values = true)]
+    #[arg(
+        long,
+        env = "MLFLOW_UVICORN_OPTS",
+        hide = true,
+        allow_hyphen_values = true
+    )]
     uvicorn_opts: Option<String>,
     #[arg(long, env = "MLFLOW_EXPOSE_PROMETHEUS", hide = true)]
     expose_prometheus: Option<String>,

@@ -64,11 +64,16 @@ type WriteJob = Box<
     dyn FnOnce(&rusqlite::Transaction<'_>) -> Box<dyn FnOnce(Result<(), String>) + Send> + Send,
 >;
 
+/// Writes up to this many metrics/params/tags may run inline on an HTTP worker.
+const SMALL_WRITE_ENTRIES: usize = 32;
+
 /// Most requests folded into one commit.
 const MAX_GROUP: usize = 256;
 
 struct Inner {
     /// `None` once shutting down (dropping the sender stops the writer thread).
+    /// The one writing connection; the writer thread and the inline fast path share it.
+    conn: Arc<Mutex<Connection>>,
     writer: Mutex<Option<std::sync::mpsc::Sender<WriteJob>>>,
     writer_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
     readers: Mutex<Vec<Connection>>,
@@ -162,13 +167,18 @@ impl SqliteStore {
             configure(&c)?;
             pool.push(c);
         }
+        let conn = Arc::new(Mutex::new(writer));
         let (sender, receiver) = std::sync::mpsc::channel::<WriteJob>();
         let thread = std::thread::Builder::new()
             .name("ferroflow-sqlite-writer".into())
-            .spawn(move || writer_loop(writer, receiver))
+            .spawn({
+                let conn = conn.clone();
+                move || writer_loop(conn, receiver)
+            })
             .map_err(|e| SchemaError::Writer(e.to_string()))?;
         Ok(SqliteStore {
             inner: Arc::new(Inner {
+                conn,
                 writer: Mutex::new(Some(sender)),
                 writer_thread: Mutex::new(Some(thread)),
                 readers: Mutex::new(pool),
@@ -220,9 +230,46 @@ impl SqliteStore {
         .map_err(|e| StoreError::Backend(format!("blocking task failed: {e}")))?
     }
 
-    /// Runs `f` on the writer thread, all or nothing (its own savepoint inside the group
-    /// transaction), and answers once the group has committed.
+    /// Runs a small write `f`, all or nothing, and answers once it is committed.
+    ///
+    /// Fast path: when no other write holds the connection, `f` runs right here in its own
+    /// transaction (a small write takes tens of microseconds, less than handing it to another
+    /// thread and back). Otherwise it joins the writer thread's next group commit.
     async fn write<T, F>(&self, f: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&rusqlite::Transaction<'_>) -> Result<T, Wrapped> + Send + 'static,
+    {
+        match self.try_inline(f) {
+            Ok(result) => result,
+            Err(f) => self.write_grouped(f).await,
+        }
+    }
+
+    /// Runs `f` in its own transaction if the connection is free right now; hands `f`
+    /// back when another write holds it. (Synchronous, so no lock is held across an await.)
+    fn try_inline<T, F>(&self, f: F) -> Result<StoreResult<T>, F>
+    where
+        F: FnOnce(&rusqlite::Transaction<'_>) -> Result<T, Wrapped>,
+    {
+        let mut conn = match self.inner.conn.try_lock() {
+            Ok(guard) => guard,
+            Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
+            Err(std::sync::TryLockError::WouldBlock) => return Err(f),
+        };
+        let run = || -> StoreResult<T> {
+            let tx = db(conn.transaction_with_behavior(TransactionBehavior::Immediate))?;
+            let value = f(&tx).map_err(StoreError::from)?;
+            db(tx.commit())?;
+            Ok(value)
+        };
+        Ok(run())
+    }
+
+    /// Runs `f` on the writer thread, all or nothing (its own savepoint inside the group
+    /// transaction), and answers once the group has committed. Large writes always go
+    /// this way so they never hold up an HTTP worker thread.
+    async fn write_grouped<T, F>(&self, f: F) -> StoreResult<T>
     where
         T: Send + 'static,
         F: FnOnce(&rusqlite::Transaction<'_>) -> Result<T, Wrapped> + Send + 'static,
@@ -289,7 +336,7 @@ fn run_in_savepoint<T>(
 
 /// The writer thread: waits for a request, takes every other request already queued, runs
 /// them in one transaction and commits once.
-fn writer_loop(mut conn: Connection, jobs: std::sync::mpsc::Receiver<WriteJob>) {
+fn writer_loop(shared: Arc<Mutex<Connection>>, jobs: std::sync::mpsc::Receiver<WriteJob>) {
     while let Ok(first) = jobs.recv() {
         let mut group = vec![first];
         while group.len() < MAX_GROUP {
@@ -298,6 +345,9 @@ fn writer_loop(mut conn: Connection, jobs: std::sync::mpsc::Receiver<WriteJob>) 
                 Err(_) => break,
             }
         }
+        let mut conn = shared
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         let tx = match conn.transaction_with_behavior(TransactionBehavior::Immediate) {
             Ok(tx) => tx,
             Err(e) => {
@@ -1178,7 +1228,8 @@ impl TrackingStore for SqliteStore {
 
     async fn log_batch(&self, run_id: &str, batch: LogBatch) -> StoreResult<()> {
         let id = run_id.to_string();
-        self.write(move |tx| {
+        let entries = batch.metrics.len() + batch.params.len() + batch.tags.len();
+        let job = move |tx: &rusqlite::Transaction<'_>| -> Result<(), Wrapped> {
             let info = require_active_run(tx, &id)?;
             log_params(tx, &id, &batch.params)?;
             log_metrics(tx, &id, &batch.metrics)?;
@@ -1190,8 +1241,13 @@ impl TrackingStore for SqliteStore {
             )?;
             insert_tags(tx, &id, &batch.tags)?;
             Ok(())
-        })
-        .await
+        };
+        // Big batches take milliseconds: they go to the writer thread, never an HTTP worker.
+        if entries > SMALL_WRITE_ENTRIES {
+            self.write_grouped(job).await
+        } else {
+            self.write(job).await
+        }
     }
 
     async fn delete_tag(&self, run_id: &str, key: &str) -> StoreResult<()> {
