@@ -271,7 +271,8 @@ pub async fn delete_experiment_tag(State(app): State<AppState>, params: Params) 
 
 // ---------------------------------------------------------------- runs
 
-fn parse_tag(obj: &Map<String, Value>, path: &str) -> Result<RunTag, ApiError> {
+/// The `key` (required) and `value` (a string, absent = "") of one `{key, value}` object.
+fn key_and_value(obj: &Map<String, Value>, path: &str) -> Result<(String, String), ApiError> {
     let key = match obj.get("key") {
         Some(Value::String(s)) if !s.is_empty() => s.clone(),
         _ => return Err(missing(&format!("{path}.key"))),
@@ -287,6 +288,11 @@ fn parse_tag(obj: &Map<String, Value>, path: &str) -> Result<RunTag, ApiError> {
             ))
         }
     };
+    Ok((key, value))
+}
+
+fn parse_tag(obj: &Map<String, Value>, path: &str) -> Result<RunTag, ApiError> {
+    let (key, value) = key_and_value(obj, path)?;
     validate_tag(key, value, path)
 }
 
@@ -319,21 +325,7 @@ fn validate_param(key: String, value: String, path: &str) -> Result<Param, ApiEr
 }
 
 fn parse_param(obj: &Map<String, Value>, path: &str) -> Result<Param, ApiError> {
-    let key = match obj.get("key") {
-        Some(Value::String(s)) if !s.is_empty() => s.clone(),
-        _ => return Err(missing(&format!("{path}.key"))),
-    };
-    let value = match obj.get("value") {
-        None | Some(Value::Null) => String::new(),
-        Some(Value::String(s)) => s.clone(),
-        Some(other) => {
-            return Err(invalid_value(
-                &format!("{path}.value"),
-                other,
-                "expected a string.",
-            ))
-        }
-    };
+    let (key, value) = key_and_value(obj, path)?;
     validate_param(key, value, path)
 }
 
