@@ -10,7 +10,7 @@ mod uri;
 
 pub use schema::{SchemaError, MLFLOW_SCHEMA_REVISION};
 pub use sqlite::{SqliteOptions, SqliteStore};
-pub use uri::{BackendUri, UriError};
+pub use uri::{BackendUri, SqlServerUri, UriError};
 
 /// Milliseconds since the Unix epoch, as MLflow stores times.
 pub fn now_millis() -> i64 {

@@ -225,6 +225,20 @@ async fn run(args: ServerArgs) -> Result<(), String> {
             );
             store
         }
+        // Recognised, but the server backends are a known open issue: refuse to start
+        // rather than fall back to anything.
+        BackendUri::Postgres(uri) => {
+            return Err(format!(
+                "cannot use backend store '{uri}': the PostgreSQL backend is not available \
+                 in this build yet (sqlite:///<path> is)"
+            ));
+        }
+        BackendUri::Mysql(uri) => {
+            return Err(format!(
+                "cannot use backend store '{uri}': the MySQL backend is not available \
+                 in this build yet (sqlite:///<path> is)"
+            ));
+        }
     };
     let artifacts = if serve_artifacts || args.artifacts_only {
         let dest = resolve_local(&args.artifacts_destination);
