@@ -88,6 +88,9 @@ mod entities;
 mod syntax;
 mod text;
 
+/// Python's `repr()` of a string, for messages that must read exactly as MLflow's.
+pub use text::py_str as python_repr;
+
 pub use ast::{Comparator, Comparison, EntityType, Key, OrderBy, SearchError, Value};
 
 /// Longest accepted filter (and order-by clause), in bytes.

@@ -34,7 +34,7 @@ pub(crate) fn truncate(s: &str) -> String {
 
 /// Python `repr()` of a string: `'text'`, or `"it's"` when the text holds a
 /// single quote but no double quote.
-pub(crate) fn py_str(s: &str) -> String {
+pub fn py_str(s: &str) -> String {
     let quote = if s.contains('\'') && !s.contains('"') {
         '"'
     } else {

@@ -167,6 +167,22 @@ impl Params {
         }
     }
 
+    /// A list of `{key, value}` objects (tags), read leniently: an absent or non-string
+    /// key or value reads as "" and is left to the caller's validation.
+    pub fn key_value_pairs(&self, name: &str) -> Result<Vec<(String, String)>, ApiError> {
+        let text = |o: &Map<String, Value>, f: &str| {
+            o.get(f)
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string()
+        };
+        Ok(self
+            .objects(name)?
+            .iter()
+            .map(|o| (text(o, "key"), text(o, "value")))
+            .collect())
+    }
+
     /// A list of JSON objects (e.g. log-batch's `metrics`).
     pub fn objects(&self, name: &str) -> Result<Vec<Map<String, Value>>, ApiError> {
         match self.get(name) {

@@ -123,19 +123,9 @@ fn validate_registry_tag(key: &str, value: &str) -> Result<(), ApiError> {
 
 fn registry_tags(params: &Params) -> Result<Vec<RegistryTag>, ApiError> {
     params
-        .objects("tags")?
-        .iter()
-        .map(|t| {
-            let key = t
-                .get("key")
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_string();
-            let value = t
-                .get("value")
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_string();
+        .key_value_pairs("tags")?
+        .into_iter()
+        .map(|(key, value)| {
             validate_registry_tag(&key, &value)?;
             Ok(RegistryTag { key, value })
         })

@@ -136,19 +136,9 @@ fn order_by(params: &Params) -> Result<Vec<String>, ApiError> {
 
 fn experiment_tags(params: &Params) -> Result<Vec<ExperimentTag>, ApiError> {
     params
-        .objects("tags")?
+        .key_value_pairs("tags")?
         .into_iter()
-        .map(|t| {
-            let key = t
-                .get("key")
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_string();
-            let value = t
-                .get("value")
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_string();
+        .map(|(key, value)| {
             validate_experiment_tag(&key, &value)?;
             Ok(ExperimentTag { key, value })
         })

@@ -17,32 +17,8 @@ use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 /// MLflow gives up resolving a webhook host after this long.
 const RESOLVE_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Python's `repr()` of a string: single quotes unless the text holds one and no double.
-pub fn py_repr(s: &str) -> String {
-    let quote = if s.contains('\'') && !s.contains('"') {
-        '"'
-    } else {
-        '\''
-    };
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push(quote);
-    for c in s.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if c == quote => {
-                out.push('\\');
-                out.push(c);
-            }
-            c if (c as u32) < 0x20 || c == '\x7f' => out.push_str(&format!("\\x{:02x}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out.push(quote);
-    out
-}
+/// Python's `repr()` of a string (MLflow's messages quote values that way).
+pub use ferroflow_search::python_repr as py_repr;
 
 /// The pieces of a URL that MLflow's checks read, split the way `urllib.parse.urlparse`
 /// splits them (scheme lowercased; hostname lowercased, without brackets or port).
