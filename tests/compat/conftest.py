@@ -13,6 +13,12 @@ Both are started with the same flags::
 
     <server> --backend-store-uri sqlite:///<dir>/mlflow.db \
              --default-artifact-root <dir>/mlartifacts --host 127.0.0.1 --port <free port>
+
+``FERROFLOW_TEST_BACKEND`` selects the database behind the shared servers: ``sqlite``
+(default), ``postgresql`` or ``mysql``. For the server databases every server gets a throwaway
+database (``ff_t_<random>``) created through ``FERROFLOW_TEST_PG`` /
+``FERROFLOW_TEST_MYSQL`` and dropped at the end of the session. Tests that need a database
+file of their own (SQLite round trips) keep using SQLite.
 """
 
 from __future__ import annotations
@@ -53,16 +59,94 @@ STARTUP_TIMEOUT = float(
 
 ALEMBIC_HEAD = "f4a9b2c7d1e6"
 
+BACKEND = os.environ.get("FERROFLOW_TEST_BACKEND", "sqlite").strip().lower()
+if BACKEND not in ("sqlite", "postgresql", "mysql"):
+    raise pytest.UsageError(
+        f"FERROFLOW_TEST_BACKEND must be sqlite, postgresql or mysql, got {BACKEND!r}")
+PG_ADMIN = os.environ.get("FERROFLOW_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+MYSQL_ADMIN = os.environ.get("FERROFLOW_TEST_MYSQL", "mysql+pymysql://root@127.0.0.1:3306/test")
+
+_throwaway: list[tuple[str, str]] = []
+
+
+def _admin_connect(kind: str):
+    """A connection to the server's admin database (autocommit)."""
+    from urllib.parse import urlsplit
+    if kind == "postgresql":
+        import psycopg2
+        con = psycopg2.connect(PG_ADMIN.replace("postgresql+psycopg2://", "postgresql://"))
+        con.autocommit = True
+        return con
+    import pymysql
+    u = urlsplit(MYSQL_ADMIN)
+    return pymysql.connect(host=u.hostname or "127.0.0.1", port=u.port or 3306,
+                           user=u.username or "root", password=u.password or "",
+                           database=u.path.lstrip("/") or None, autocommit=True)
+
+
+def _server_uri(kind: str, database: str) -> str:
+    base = PG_ADMIN if kind == "postgresql" else MYSQL_ADMIN
+    return base.rsplit("/", 1)[0] + "/" + database
+
+
+def throwaway_database(kind: str) -> str:
+    """Creates an empty database on the PostgreSQL or MySQL test server; returns its URI.
+
+    Dropped at the end of the session."""
+    name = "ff_t_" + uuid.uuid4().hex[:12]
+    con = _admin_connect(kind)
+    try:
+        with con.cursor() as cur:
+            cur.execute(f"CREATE DATABASE {name}")
+    finally:
+        con.close()
+    _throwaway.append((kind, name))
+    return _server_uri(kind, name)
+
+
+def drop_database(kind: str, name: str) -> None:
+    con = _admin_connect(kind)
+    try:
+        with con.cursor() as cur:
+            if kind == "postgresql":
+                cur.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+            else:
+                cur.execute(f"DROP DATABASE IF EXISTS {name}")
+    finally:
+        con.close()
+
+
+def db_rows(backend_uri: str, sql: str, **params) -> list[tuple]:
+    """Runs a read-only query on a server's database, whatever its backend (SQLAlchemy;
+    parameters are ``:name``)."""
+    import sqlalchemy
+
+    engine = sqlalchemy.create_engine(backend_uri, poolclass=sqlalchemy.pool.NullPool)
+    try:
+        with engine.connect() as con:
+            return [tuple(r) for r in con.execute(sqlalchemy.text(sql), params).fetchall()]
+    finally:
+        engine.dispose()
+
+
+def pytest_sessionfinish(session, exitstatus):
+    while _throwaway:
+        kind, name = _throwaway.pop()
+        try:
+            drop_database(kind, name)
+        except Exception as e:  # a leftover database must not fail the run
+            print(f"warning: could not drop test database {name}: {e}")
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
 
 
-def server_command(db_path: Path, artifact_root: Path, port: int) -> list[str]:
+def server_command(backend_uri: str, artifact_root: Path, port: int) -> list[str]:
     flags = [
         "--backend-store-uri",
-        f"sqlite:///{db_path}",
+        backend_uri,
         "--default-artifact-root",
         str(artifact_root),
         "--host",
@@ -85,6 +169,12 @@ class ServerProcess:
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.db_path = Path(db_path) if db_path else self.workdir / "mlflow.db"
+        # A test that names its own database file gets SQLite; the shared servers follow
+        # FERROFLOW_TEST_BACKEND.
+        if db_path is None and BACKEND != "sqlite":
+            self.backend_uri = throwaway_database(BACKEND)
+        else:
+            self.backend_uri = f"sqlite:///{self.db_path}"
         self.artifact_root = self.workdir / "mlartifacts"
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -95,7 +185,7 @@ class ServerProcess:
 
     @property
     def command(self) -> list[str]:
-        return server_command(self.db_path, self.artifact_root, self.port)
+        return server_command(self.backend_uri, self.artifact_root, self.port)
 
     def spawn(self) -> subprocess.Popen:
         if TARGET == "ferroflow" and not FERROFLOW_BIN.exists():
@@ -366,10 +456,10 @@ def sqlite_uri(path: Path) -> str:
 # ---------------------------------------------------------------------------------------------
 
 
-def artifact_server_command(db_path: Path, destination: str, port: int) -> list[str]:
+def artifact_server_command(backend_uri: str, destination: str, port: int) -> list[str]:
     flags = [
         "--backend-store-uri",
-        f"sqlite:///{db_path}",
+        backend_uri,
         "--artifacts-destination",
         destination,
         "--host",
@@ -399,7 +489,7 @@ class ArtifactServerProcess(ServerProcess):
 
     @property
     def command(self) -> list[str]:
-        return artifact_server_command(self.db_path, self.destination, self.port)
+        return artifact_server_command(self.backend_uri, self.destination, self.port)
 
 
 def _start_or_fail(s: ServerProcess) -> ServerProcess:

@@ -33,7 +33,7 @@ import numpy as np
 import pytest
 import requests
 
-from conftest import TARGET, Api, sqlite_uri, unique_name
+from conftest import TARGET, Api, db_rows, sqlite_uri, unique_name
 
 # transition_model_version_stage / get_latest_versions are deprecated in the client
 # (FutureWarning) but are exactly what the seed course calls.
@@ -853,11 +853,11 @@ def test_deleted_version_row_kept_redacted_in_the_database(api, server, run):
               run_link="http://example.invalid/r", tags=[{"key": "k", "value": "v"}])
     ok(transition(api, name, 1, "Production"))
     ok(delete_mv(api, name, 1))
-    with connect_ro(server.db_path) as con:
-        row = con.execute(
-            "SELECT current_stage, source, run_id, run_link, description, user_id, "
-            "status_message, storage_location, status FROM model_versions "
-            "WHERE name = ? AND version = 1", (name,)).fetchone()
+    row = db_rows(
+        server.backend_uri,
+        "SELECT current_stage, source, run_id, run_link, description, user_id, "
+        "status_message, storage_location, status FROM model_versions "
+        "WHERE name = :name AND version = 1", name=name)[0]
         tags = con.execute("SELECT key, value FROM model_version_tags WHERE name = ?",
                            (name,)).fetchall()
     assert row == ("Deleted_Internal", "REDACTED-SOURCE-PATH", "REDACTED-RUN-ID",

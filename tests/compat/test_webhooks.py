@@ -32,6 +32,7 @@ import requests
 
 from conftest import (
     Api,
+    db_rows,
     ServerProcess,
     _register,
     _start_or_fail,
@@ -285,11 +286,12 @@ def test_secret_is_stored_fernet_encrypted(wh_server, wh_client, receiver):
 
     w = wh_client.create_webhook(name=hook_name(), url=f"{receiver.url}/s",
                                  events=["model_version.created"], secret="top-secret")
-    with sqlite3.connect(f"file:{Path(wh_server.db_path).resolve()}?mode=ro", uri=True) as db:
-        (stored, workspace) = db.execute(
-            "SELECT secret, workspace FROM webhooks WHERE webhook_id = ?", (w.webhook_id,)).fetchone()
-        events = db.execute("SELECT entity, action FROM webhook_events WHERE webhook_id = ?",
-                            (w.webhook_id,)).fetchall()
+    (stored, workspace) = db_rows(
+        wh_server.backend_uri,
+        "SELECT secret, workspace FROM webhooks WHERE webhook_id = :id", id=w.webhook_id)[0]
+    events = db_rows(wh_server.backend_uri,
+                     "SELECT entity, action FROM webhook_events WHERE webhook_id = :id",
+                     id=w.webhook_id)
     assert stored != "top-secret"
     assert Fernet(FERNET_KEY.encode()).decrypt(stored.encode()).decode() == "top-secret"
     assert workspace == "default"

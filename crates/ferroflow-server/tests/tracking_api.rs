@@ -6,7 +6,7 @@ use std::sync::Arc;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use ferroflow_server::{router, AppState, ServerConfig};
-use ferroflow_store_sql::{SqliteOptions, SqliteStore};
+use ferroflow_store_sql::{SqliteOptions, SqlStore};
 use http_body_util::BodyExt;
 use serde_json::{json, Value};
 use tower::ServiceExt;
@@ -26,7 +26,7 @@ fn server() -> TestServer {
     let dir =
         std::env::temp_dir().join(format!("ferroflow-test-{}", uuid::Uuid::new_v4().simple()));
     std::fs::create_dir_all(&dir).expect("temp dir");
-    let store = SqliteStore::open(SqliteOptions {
+    let store = SqlStore::open(SqliteOptions {
         path: dir.join("mlflow.db"),
         default_artifact_root: dir.join("artifacts").to_string_lossy().to_string(),
         readers: 2,
@@ -336,7 +336,7 @@ async fn serve_on_port_zero_answers_and_shuts_down_gracefully() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let s = server();
     let dir = s.dir.clone();
-    let store = SqliteStore::open(SqliteOptions {
+    let store = SqlStore::open(SqliteOptions {
         path: dir.join("mlflow.db"),
         default_artifact_root: "/tmp/a".into(),
         readers: 1,

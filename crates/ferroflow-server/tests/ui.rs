@@ -6,12 +6,12 @@ use std::sync::Arc;
 use axum::body::Body;
 use axum::http::{header, Method, Request, StatusCode};
 use ferroflow_server::{router, AppState, ServerConfig};
-use ferroflow_store_sql::{SqliteOptions, SqliteStore};
+use ferroflow_store_sql::{SqliteOptions, SqlStore};
 use http_body_util::BodyExt;
 use tower::ServiceExt;
 
 fn app(dir: &std::path::Path, static_prefix: &str) -> axum::Router {
-    let store = SqliteStore::open(SqliteOptions {
+    let store = SqlStore::open(SqliteOptions {
         path: dir.join("mlflow.db"),
         default_artifact_root: dir.join("artifacts").to_string_lossy().to_string(),
         readers: 1,

@@ -13,7 +13,7 @@ use base64::Engine;
 use ferroflow_server::webhooks::{Fernet, WebhookDispatcher, WebhookOptions};
 use ferroflow_server::{router, AppState, ServerConfig};
 use ferroflow_store::webhooks::WebhookStore;
-use ferroflow_store_sql::{SqliteOptions, SqliteStore};
+use ferroflow_store_sql::{SqliteOptions, SqlStore};
 use hmac::{Hmac, Mac};
 use http_body_util::BodyExt;
 use serde_json::{json, Value};
@@ -157,7 +157,7 @@ impl Receiver {
 struct TestServer {
     app: axum::Router,
     state: AppState,
-    store: SqliteStore,
+    store: SqlStore,
     dir: std::path::PathBuf,
 }
 
@@ -186,7 +186,7 @@ fn server_with(options: WebhookOptions) -> TestServer {
         uuid::Uuid::new_v4().simple()
     ));
     std::fs::create_dir_all(&dir).expect("temp dir");
-    let store = SqliteStore::open(SqliteOptions {
+    let store = SqlStore::open(SqliteOptions {
         path: dir.join("mlflow.db"),
         default_artifact_root: dir.join("artifacts").to_string_lossy().to_string(),
         readers: 2,

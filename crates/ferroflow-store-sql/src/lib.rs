@@ -1,15 +1,19 @@
 //! Ferroflow's SQL backends. They store everything in MLflow's own tables (created from
 //! MLflow's DDL, see [`schema`]) so a database moves freely between MLflow and Ferroflow.
-//! Search filters are compiled by [`query`] into dialect-neutral SQL; only the connection
-//! handling in [`sqlite`] is specific to one database.
+//! Search filters are compiled by [`query`] into dialect-neutral SQL; the store's logic
+//! ([`store`]) is written once against [`db::Db`]; only the drivers in [`db`] and the
+//! engines in [`engine`] (threads, pools, transactions) are specific to one database.
 
+pub mod db;
+pub mod engine;
 pub mod query;
 pub mod schema;
-pub mod sqlite;
+pub mod store;
 mod uri;
 
+pub use engine::pool::PoolOptions;
 pub use schema::{SchemaError, MLFLOW_SCHEMA_REVISION};
-pub use sqlite::{SqliteOptions, SqliteStore};
+pub use store::{ServerOptions, SqlStore, SqliteOptions};
 pub use uri::{BackendUri, SqlServerUri, UriError};
 
 /// Milliseconds since the Unix epoch, as MLflow stores times.

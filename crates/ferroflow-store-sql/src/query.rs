@@ -53,6 +53,7 @@ impl Dialect {
 /// A bound parameter.
 #[derive(Debug, Clone, PartialEq)]
 pub enum SqlValue {
+    Null,
     Int(i64),
     Real(f64),
     Text(String),

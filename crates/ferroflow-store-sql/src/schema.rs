@@ -4,10 +4,15 @@
 
 use rusqlite::{Connection, OptionalExtension};
 
+use crate::db::{Db, DbError, Dialect};
+use crate::engine::pool::ServerConn;
+
 /// The Alembic revision of MLflow 3.18's schema.
 pub const MLFLOW_SCHEMA_REVISION: &str = "f4a9b2c7d1e6";
 
 const SQLITE_DDL: &str = include_str!("../schema/sqlite.sql");
+const POSTGRES_DDL: &str = include_str!("../schema/postgres.sql");
+const MYSQL_DDL: &str = include_str!("../schema/mysql.sql");
 
 /// Why a database cannot be opened. Each message says what was found and what to do.
 #[derive(Debug, thiserror::Error)]
@@ -31,6 +36,18 @@ pub enum SchemaError {
     Sqlite(#[from] rusqlite::Error),
     #[error("cannot start the database writer: {0}")]
     Writer(String),
+    #[error("cannot reach the database at {0}: {1}")]
+    Unreachable(String, String),
+    #[error("the backend store URI cannot be used: {0}")]
+    Options(String),
+    #[error("the database could not be read or set up: {0}")]
+    Server(String),
+}
+
+impl From<DbError> for SchemaError {
+    fn from(e: DbError) -> SchemaError {
+        SchemaError::Server(e.message)
+    }
 }
 
 /// Creates MLflow's schema on an empty database, or checks an existing one.
@@ -93,9 +110,171 @@ fn create_sqlite_schema(
     Ok(())
 }
 
+/// The tables of the connected database (PostgreSQL: the current schema; MySQL: the
+/// current database).
+fn server_tables(db: &mut dyn Db) -> Result<Vec<String>, DbError> {
+    let sql = match db.dialect() {
+        Dialect::Postgres => "SELECT table_name::text FROM information_schema.tables WHERE table_schema = current_schema() AND table_type = 'BASE TABLE' ORDER BY 1",
+        _ => "SELECT CAST(table_name AS CHAR) FROM information_schema.tables WHERE table_schema = DATABASE() AND table_type = 'BASE TABLE' ORDER BY 1",
+    };
+    db.query_strings(sql, &[])
+}
+
+/// The statements of a dumped DDL file. PostgreSQL's file runs as one batch; MySQL's is
+/// split at `;` line ends, and at `;;` between `DELIMITER ;;` and `DELIMITER ;` (trigger
+/// bodies), as the mysql client reads it.
+fn mysql_statements(ddl: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut current = String::new();
+    let mut delimiter = ";";
+    for line in ddl.lines() {
+        let trimmed = line.trim();
+        if let Some(d) = trimmed.strip_prefix("DELIMITER ") {
+            delimiter = if d.trim() == ";;" { ";;" } else { ";" };
+            continue;
+        }
+        if trimmed.starts_with("--") || (trimmed.is_empty() && current.is_empty()) {
+            continue;
+        }
+        current.push_str(line);
+        current.push('\n');
+        if trimmed.ends_with(delimiter) {
+            let stmt = current.trim_end().trim_end_matches(delimiter).trim().to_string();
+            if !stmt.is_empty() {
+                out.push(stmt);
+            }
+            current.clear();
+        }
+    }
+    out
+}
+
+/// Creates MLflow's schema on an empty PostgreSQL or MySQL database, or checks the revision
+/// of an existing one. Replicas starting together take a lock first, so exactly one creates
+/// the schema and the others find it. Returns true when the schema was created.
+pub fn ensure_server_schema(
+    conn: &mut ServerConn,
+    dialect: Dialect,
+    default_artifact_root: &str,
+) -> Result<bool, SchemaError> {
+    match dialect {
+        Dialect::Postgres => conn.batch("SELECT pg_advisory_lock(7262331800425)")?,
+        _ => {
+            conn.db()
+                .query_strings("SELECT CAST(GET_LOCK('ferroflow_schema', 120) AS CHAR)", &[])?;
+        }
+    }
+    let result = ensure_server_schema_locked(conn, dialect, default_artifact_root);
+    let _ = match dialect {
+        Dialect::Postgres => conn.batch("SELECT pg_advisory_unlock(7262331800425)"),
+        _ => conn
+            .db()
+            .query_strings("SELECT CAST(RELEASE_LOCK('ferroflow_schema') AS CHAR)", &[])
+            .map(|_| ()),
+    };
+    result
+}
+
+fn ensure_server_schema_locked(
+    conn: &mut ServerConn,
+    dialect: Dialect,
+    default_artifact_root: &str,
+) -> Result<bool, SchemaError> {
+    let tables = server_tables(conn.db())?;
+    if tables.is_empty() {
+        create_server_schema(conn, dialect, default_artifact_root)?;
+        return Ok(true);
+    }
+    check_revision(conn.db(), &tables)?;
+    Ok(false)
+}
+
+fn check_revision(db: &mut dyn Db, tables: &[String]) -> Result<(), SchemaError> {
+    if !tables.iter().any(|t| t == "alembic_version") {
+        let mut shown: Vec<&str> = tables.iter().take(5).map(String::as_str).collect();
+        if tables.len() > 5 {
+            shown.push("...");
+        }
+        return Err(SchemaError::NotMlflow {
+            tables: shown.join(", "),
+        });
+    }
+    let found = db
+        .query_strings("SELECT version_num FROM alembic_version", &[])?
+        .into_iter()
+        .next()
+        .unwrap_or_else(|| "<none>".to_string());
+    if found != MLFLOW_SCHEMA_REVISION {
+        return Err(SchemaError::WrongRevision {
+            found,
+            expected: MLFLOW_SCHEMA_REVISION,
+        });
+    }
+    Ok(())
+}
+
+fn create_server_schema(
+    conn: &mut ServerConn,
+    dialect: Dialect,
+    default_artifact_root: &str,
+) -> Result<(), SchemaError> {
+    let now = crate::now_millis();
+    let location = crate::append_to_uri_path(default_artifact_root, "0");
+    let insert_default = "INSERT INTO experiments (experiment_id, name, artifact_location, lifecycle_stage, creation_time, last_update_time, workspace) \
+         VALUES (0, 'Default', ?, 'active', ?, ?, 'default')";
+    match dialect {
+        // PostgreSQL's DDL is transactional: the schema appears whole or not at all.
+        Dialect::Postgres => {
+            conn.batch("BEGIN")?;
+            let run = |conn: &mut ServerConn| -> Result<(), DbError> {
+                conn.batch(POSTGRES_DDL)?;
+                let db = conn.db();
+                db.execute("INSERT INTO alembic_version (version_num) VALUES (?)", &[MLFLOW_SCHEMA_REVISION.into()])?;
+                db.execute(insert_default, &[location.clone().into(), now.into(), now.into()])?;
+                Ok(())
+            };
+            match run(conn) {
+                Ok(()) => conn.batch("COMMIT")?,
+                Err(e) => {
+                    let _ = conn.batch("ROLLBACK");
+                    return Err(e.into());
+                }
+            }
+        }
+        _ => {
+            // MySQL commits each CREATE TABLE by itself; a failure part-way leaves tables
+            // that the next start refuses (no alembic_version row), never a half-served schema.
+            for stmt in mysql_statements(MYSQL_DDL) {
+                conn.batch(&stmt)?;
+            }
+            let db = conn.db();
+            // MySQL would otherwise read id 0 as "assign the next id".
+            db.execute("SET SESSION sql_mode = CONCAT(@@SESSION.sql_mode, ',NO_AUTO_VALUE_ON_ZERO')", &[])?;
+            db.execute(insert_default, &[location.into(), now.into(), now.into()])?;
+            db.execute("SET SESSION sql_mode = REPLACE(@@SESSION.sql_mode, 'NO_AUTO_VALUE_ON_ZERO', '')", &[])?;
+            db.execute("INSERT INTO alembic_version (version_num) VALUES (?)", &[MLFLOW_SCHEMA_REVISION.into()])?;
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn mysql_ddl_splits_into_statements_with_the_trigger_whole() {
+        let stmts = mysql_statements(MYSQL_DDL);
+        assert!(stmts.iter().all(|s| !s.starts_with("DELIMITER")));
+        let creates = stmts.iter().filter(|s| s.starts_with("CREATE TABLE")).count();
+        assert_eq!(creates, 71);
+        let trigger = stmts
+            .iter()
+            .find(|s| s.starts_with("CREATE TRIGGER"))
+            .cloned()
+            .unwrap_or_default();
+        assert!(trigger.contains("SIGNAL SQLSTATE") && trigger.ends_with("END"), "{trigger}");
+    }
 
     #[test]
     fn empty_database_gets_mlflow_schema_and_default_experiment() -> Result<(), SchemaError> {

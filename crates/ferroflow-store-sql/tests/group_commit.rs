@@ -2,13 +2,13 @@
 //! be all-or-nothing on its own.
 
 use ferroflow_store::{CreateRun, LogBatch, StoreError, TrackingStore};
-use ferroflow_store_sql::{SqliteOptions, SqliteStore};
+use ferroflow_store_sql::{SqliteOptions, SqlStore};
 use ferroflow_types::tracking::{Metric, Param};
 
-fn store() -> (SqliteStore, std::path::PathBuf) {
+fn store() -> (SqlStore, std::path::PathBuf) {
     let dir = std::env::temp_dir().join(format!("ferroflow-gc-{}", uuid::Uuid::new_v4().simple()));
     std::fs::create_dir_all(&dir).expect("temp dir");
-    let store = SqliteStore::open(SqliteOptions {
+    let store = SqlStore::open(SqliteOptions {
         path: dir.join("mlflow.db"),
         default_artifact_root: "/tmp/a".into(),
         readers: 2,

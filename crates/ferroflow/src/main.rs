@@ -10,7 +10,7 @@ use std::sync::Arc;
 use clap::{ArgAction, Args, Parser, Subcommand};
 use ferroflow_artifacts::ArtifactStore;
 use ferroflow_server::{AppState, ServerConfig};
-use ferroflow_store_sql::{BackendUri, SqliteOptions, SqliteStore};
+use ferroflow_store_sql::{BackendUri, PoolOptions, ServerOptions, SqlStore, SqliteOptions};
 
 #[derive(Parser)]
 #[command(
@@ -96,6 +96,24 @@ struct ServerArgs {
     /// Database reader connections for SQLite.
     #[arg(long, env = "FERROFLOW_SQLITE_READERS", default_value_t = 4)]
     sqlite_readers: usize,
+
+    /// Most connections to PostgreSQL/MySQL per process. Default: MLflow's
+    /// MLFLOW_SQLALCHEMYSTORE_POOL_SIZE + MLFLOW_SQLALCHEMYSTORE_MAX_OVERFLOW when set, else 10.
+    #[arg(long, env = "FERROFLOW_DB_POOL_SIZE")]
+    db_pool_size: Option<usize>,
+
+    /// Seconds to wait for PostgreSQL/MySQL to accept a connection.
+    #[arg(long, env = "FERROFLOW_DB_CONNECT_TIMEOUT", default_value_t = 10)]
+    db_connect_timeout: u64,
+
+    /// Seconds a request waits for a free database connection before answering 503.
+    #[arg(long, env = "FERROFLOW_DB_ACQUIRE_TIMEOUT", default_value_t = 30)]
+    db_acquire_timeout: u64,
+
+    /// Seconds after which a database connection is replaced (MLflow's
+    /// MLFLOW_SQLALCHEMYSTORE_POOL_RECYCLE). Default: never.
+    #[arg(long, env = "MLFLOW_SQLALCHEMYSTORE_POOL_RECYCLE")]
+    db_pool_recycle: Option<u64>,
 
     /// Accepted for compatibility with `mlflow server`; Ferroflow has no Python app server.
     #[arg(
@@ -192,6 +210,29 @@ fn resolve_local(root: &str) -> String {
     clean.to_string_lossy().to_string()
 }
 
+/// Pool settings from the flags, falling back to MLflow's SQLAlchemy pool variables.
+fn pool_options(args: &ServerArgs) -> PoolOptions {
+    let env_usize = |name: &str| std::env::var(name).ok().and_then(|v| v.trim().parse::<usize>().ok());
+    let max_connections = args.db_pool_size.unwrap_or_else(|| {
+        match (
+            env_usize("MLFLOW_SQLALCHEMYSTORE_POOL_SIZE"),
+            env_usize("MLFLOW_SQLALCHEMYSTORE_MAX_OVERFLOW"),
+        ) {
+            (None, None) => 10,
+            (size, overflow) => size.unwrap_or(5) + overflow.unwrap_or(10),
+        }
+    });
+    PoolOptions {
+        max_connections: max_connections.max(1),
+        connect_timeout: std::time::Duration::from_secs(args.db_connect_timeout.max(1)),
+        acquire_timeout: std::time::Duration::from_secs(args.db_acquire_timeout.max(1)),
+        recycle: args
+            .db_pool_recycle
+            .filter(|s| *s > 0)
+            .map(std::time::Duration::from_secs),
+    }
+}
+
 async fn run(args: ServerArgs) -> Result<(), String> {
     let serve_artifacts = args.serve_artifacts && !args.no_serve_artifacts;
     let default_artifact_root = match &args.default_artifact_root {
@@ -207,7 +248,7 @@ async fn run(args: ServerArgs) -> Result<(), String> {
                 default_artifact_root: default_artifact_root.clone(),
                 readers: args.sqlite_readers,
             };
-            let store = tokio::task::spawn_blocking(move || SqliteStore::open(opts))
+            let store = tokio::task::spawn_blocking(move || SqlStore::open(opts))
                 .await
                 .map_err(|e| format!("opening the database failed: {e}"))?
                 .map_err(|e| {
@@ -225,19 +266,19 @@ async fn run(args: ServerArgs) -> Result<(), String> {
             );
             store
         }
-        // Recognised, but the server backends are a known open issue: refuse to start
-        // rather than fall back to anything.
-        BackendUri::Postgres(uri) => {
-            return Err(format!(
-                "cannot use backend store '{uri}': the PostgreSQL backend is not available \
-                 in this build yet (sqlite:///<path> is)"
-            ));
-        }
-        BackendUri::Mysql(uri) => {
-            return Err(format!(
-                "cannot use backend store '{uri}': the MySQL backend is not available \
-                 in this build yet (sqlite:///<path> is)"
-            ));
+        BackendUri::Postgres(ref server) | BackendUri::Mysql(ref server) => {
+            let shown = server.to_string();
+            let options = ServerOptions {
+                uri: backend.clone(),
+                default_artifact_root: default_artifact_root.clone(),
+                pool: pool_options(&args),
+            };
+            let store = tokio::task::spawn_blocking(move || SqlStore::connect(options))
+                .await
+                .map_err(|e| format!("opening the database failed: {e}"))?
+                .map_err(|e| format!("cannot use backend store '{shown}': {e}"))?;
+            tracing::info!("backend store: {shown}");
+            store
         }
     };
     let artifacts = if serve_artifacts || args.artifacts_only {

@@ -12,11 +12,12 @@ use ferroflow_types::registry::{
     ModelVersion, RegisteredModel, RegisteredModelAlias, RegistryTag, ALL_STAGES, STAGE_ARCHIVED,
     STAGE_DELETED_INTERNAL,
 };
-use rusqlite::{params_from_iter, Connection, OptionalExtension, Transaction};
+use crate::args;
+use crate::db::{no_rows, placeholders, Db, DbResult, Row, Value};
 
-use super::{err, paged, placeholders, to_sql, SqliteStore, Wrapped, DIALECT, IN_CHUNK};
+use super::{err, paged, SqlStore, Wrapped, IN_CHUNK};
 use crate::now_millis;
-use crate::query::{self, Fragment, SqlValue};
+use crate::query::{self, Fragment};
 
 fn model_not_found(name: &str) -> StoreError {
     StoreError::NotFound(format!("Registered Model with name={name} not found"))
@@ -30,11 +31,11 @@ fn version_not_found(name: &str, version: i64) -> StoreError {
 
 const MV_COLUMNS: &str = "mv.name, mv.version, mv.creation_time, mv.last_updated_time, mv.description, mv.user_id, mv.current_stage, mv.source, mv.run_id, mv.status, mv.status_message, mv.run_link, mv.storage_location";
 
-fn version_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ModelVersion> {
+fn version_from_row(r: &Row<'_>) -> DbResult<ModelVersion> {
     Ok(ModelVersion {
         name: r.get(0)?,
-        version: r.get::<_, i64>(1)?.to_string(),
-        creation_timestamp: r.get::<_, Option<i64>>(2)?.unwrap_or(0),
+        version: r.get::<i64>(1)?.to_string(),
+        creation_timestamp: r.get::<Option<i64>>(2)?.unwrap_or(0),
         last_updated_timestamp: r.get(3)?,
         description: r.get(4)?,
         user_id: r.get(5)?,
@@ -42,7 +43,7 @@ fn version_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ModelVersion> {
         source: r.get(7)?,
         run_id: r.get(8)?,
         status: r.get(9)?,
-        status_message: r.get::<_, Option<String>>(10)?.filter(|s| !s.is_empty()),
+        status_message: r.get::<Option<String>>(10)?.filter(|s| !s.is_empty()),
         tags: Vec::new(),
         run_link: r.get(11)?,
         aliases: Vec::new(),
@@ -52,23 +53,18 @@ fn version_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ModelVersion> {
 
 /// Runs a model-version query and attaches tags (and aliases when asked).
 fn query_versions(
-    conn: &Connection,
+    conn: &mut dyn Db,
     sql: &str,
-    params: &[SqlValue],
+    params: &[Value],
     with_aliases: bool,
 ) -> Result<Vec<ModelVersion>, Wrapped> {
-    let mut stmt = conn.prepare_cached(sql)?;
-    let rows = stmt.query_map(
-        params_from_iter(params.iter().map(to_sql)),
-        version_from_row,
-    )?;
-    let mut versions = rows.collect::<Result<Vec<_>, _>>()?;
+    let mut versions = conn.query_map(sql, &params, version_from_row)?;
     attach_version_details(conn, &mut versions, with_aliases)?;
     Ok(versions)
 }
 
 fn attach_version_details(
-    conn: &Connection,
+    conn: &mut dyn Db,
     versions: &mut [ModelVersion],
     with_aliases: bool,
 ) -> Result<(), Wrapped> {
@@ -85,52 +81,47 @@ fn attach_version_details(
     for chunk in names.chunks(IN_CHUNK) {
         let ph = placeholders(chunk.len());
         let sql = format!("SELECT name, version, \"key\", value FROM model_version_tags WHERE workspace = 'default' AND name IN ({ph}) ORDER BY \"key\"");
-        let mut stmt = conn.prepare_cached(&sql)?;
-        let mut rows = stmt.query(params_from_iter(chunk.iter()))?;
-        while let Some(r) = rows.next()? {
-            let key = (r.get::<_, String>(0)?, r.get::<_, i64>(1)?.to_string());
+        conn.query(&sql, &chunk.iter().map(Value::from).collect::<Vec<Value>>(), &mut |r| {
+            let key = (r.get::<String>(0)?, r.get::<i64>(1)?.to_string());
             if let Some(&i) = index.get(&key) {
                 versions[i].tags.push(RegistryTag {
                     key: r.get(2)?,
-                    value: r.get::<_, Option<String>>(3)?.unwrap_or_default(),
+                    value: r.get::<Option<String>>(3)?.unwrap_or_default(),
                 });
             }
-        }
+            Ok(())
+})?;
         if with_aliases {
             let sql = format!("SELECT name, version, alias FROM registered_model_aliases WHERE workspace = 'default' AND name IN ({ph}) ORDER BY alias");
-            let mut stmt = conn.prepare_cached(&sql)?;
-            let mut rows = stmt.query(params_from_iter(chunk.iter()))?;
-            while let Some(r) = rows.next()? {
-                let key = (r.get::<_, String>(0)?, r.get::<_, i64>(1)?.to_string());
+            conn.query(&sql, &chunk.iter().map(Value::from).collect::<Vec<Value>>(), &mut |r| {
+                let key = (r.get::<String>(0)?, r.get::<i64>(1)?.to_string());
                 if let Some(&i) = index.get(&key) {
                     versions[i].aliases.push(r.get(2)?);
                 }
-            }
+                Ok(())
+})?;
         }
     }
     Ok(())
 }
 
 /// One live (not deleted) version, with tags and aliases.
-fn get_version(conn: &Connection, name: &str, version: i64) -> Result<ModelVersion, Wrapped> {
+fn get_version(conn: &mut dyn Db, name: &str, version: i64) -> Result<ModelVersion, Wrapped> {
     let sql = format!(
         "SELECT {MV_COLUMNS} FROM model_versions mv WHERE mv.workspace = 'default' AND mv.name = ? AND mv.version = ? AND mv.current_stage != '{STAGE_DELETED_INTERNAL}'"
     );
     query_versions(
         conn,
         &sql,
-        &[SqlValue::Text(name.into()), SqlValue::Int(version)],
+        &[Value::Text(name.into()), Value::Int(version)],
         true,
     )?
     .pop()
-    .ok_or_else(|| Wrapped(version_not_found(name, version)))
+    .ok_or_else(|| Wrapped::Store(version_not_found(name, version)))
 }
 
-fn require_model(conn: &Connection, name: &str) -> Result<(), Wrapped> {
-    let found: Option<i64> = conn
-        .prepare_cached("SELECT 1 FROM registered_models WHERE workspace = 'default' AND name = ?")?
-        .query_row([name], |r| r.get(0))
-        .optional()?;
+fn require_model(conn: &mut dyn Db, name: &str) -> Result<(), Wrapped> {
+    let found: Option<i64> = conn.query_opt("SELECT 1 FROM registered_models WHERE workspace = 'default' AND name = ?", &args![name], |r| r.get(0))?;
     match found {
         Some(_) => Ok(()),
         None => err(model_not_found(name)),
@@ -138,7 +129,7 @@ fn require_model(conn: &Connection, name: &str) -> Result<(), Wrapped> {
 }
 
 /// Whole registered models for `names`, in order: tags, aliases and the newest version per stage.
-fn load_models(conn: &Connection, names: &[String]) -> Result<Vec<RegisteredModel>, Wrapped> {
+fn load_models(conn: &mut dyn Db, names: &[String]) -> Result<Vec<RegisteredModel>, Wrapped> {
     let mut models: Vec<Option<RegisteredModel>> = vec![None; names.len()];
     let pos: HashMap<&str, usize> = names
         .iter()
@@ -149,45 +140,43 @@ fn load_models(conn: &Connection, names: &[String]) -> Result<Vec<RegisteredMode
         let ph = placeholders(chunk.len());
         {
             let sql = format!("SELECT name, creation_time, last_updated_time, description FROM registered_models WHERE workspace = 'default' AND name IN ({ph})");
-            let mut stmt = conn.prepare_cached(&sql)?;
-            let mut rows = stmt.query(params_from_iter(chunk.iter()))?;
-            while let Some(r) = rows.next()? {
+            conn.query(&sql, &chunk.iter().map(Value::from).collect::<Vec<Value>>(), &mut |r| {
                 let name: String = r.get(0)?;
                 if let Some(&i) = pos.get(name.as_str()) {
                     models[i] = Some(RegisteredModel {
                         name,
-                        creation_timestamp: r.get::<_, Option<i64>>(1)?.unwrap_or(0),
+                        creation_timestamp: r.get::<Option<i64>>(1)?.unwrap_or(0),
                         last_updated_timestamp: r.get(2)?,
-                        description: r.get::<_, Option<String>>(3)?.filter(|d| !d.is_empty()),
+                        description: r.get::<Option<String>>(3)?.filter(|d| !d.is_empty()),
                         latest_versions: Vec::new(),
                         tags: Vec::new(),
                         aliases: Vec::new(),
                     });
                 }
-            }
+                Ok(())
+})?;
         }
         let mut each = |sql: String,
                         f: &mut dyn FnMut(
             &mut RegisteredModel,
-            &rusqlite::Row<'_>,
-        ) -> rusqlite::Result<()>|
+            &Row<'_>,
+        ) -> DbResult<()>|
          -> Result<(), Wrapped> {
-            let mut stmt = conn.prepare_cached(&sql)?;
-            let mut rows = stmt.query(params_from_iter(chunk.iter()))?;
-            while let Some(r) = rows.next()? {
+            conn.query(&sql, &chunk.iter().map(Value::from).collect::<Vec<Value>>(), &mut |r| {
                 let name: String = r.get(0)?;
                 if let Some(m) = pos.get(name.as_str()).and_then(|&i| models[i].as_mut()) {
                     f(m, r)?;
                 }
-            }
+                Ok(())
+})?;
             Ok(())
         };
         each(format!("SELECT name, \"key\", value FROM registered_model_tags WHERE workspace = 'default' AND name IN ({ph}) ORDER BY \"key\""), &mut |m, r| {
-            m.tags.push(RegistryTag { key: r.get(1)?, value: r.get::<_, Option<String>>(2)?.unwrap_or_default() });
+            m.tags.push(RegistryTag { key: r.get(1)?, value: r.get::<Option<String>>(2)?.unwrap_or_default() });
             Ok(())
         })?;
         each(format!("SELECT name, alias, version FROM registered_model_aliases WHERE workspace = 'default' AND name IN ({ph}) ORDER BY alias"), &mut |m, r| {
-            m.aliases.push(RegisteredModelAlias { alias: r.get(1)?, version: r.get::<_, i64>(2)?.to_string() });
+            m.aliases.push(RegisteredModelAlias { alias: r.get(1)?, version: r.get::<i64>(2)?.to_string() });
             Ok(())
         })?;
         // The newest live version in each stage.
@@ -196,7 +185,7 @@ fn load_models(conn: &Connection, names: &[String]) -> Result<Vec<RegisteredMode
              AND mv.version = (SELECT MAX(m2.version) FROM model_versions m2 WHERE m2.workspace = mv.workspace AND m2.name = mv.name AND m2.current_stage = mv.current_stage) \
              ORDER BY mv.name, mv.version"
         );
-        let params: Vec<SqlValue> = chunk.iter().map(|n| SqlValue::Text(n.clone())).collect();
+        let params: Vec<Value> = chunk.iter().map(|n| Value::Text(n.clone())).collect();
         for v in query_versions(conn, &sql, &params, false)? {
             if let Some(m) = pos.get(v.name.as_str()).and_then(|&i| models[i].as_mut()) {
                 m.latest_versions.push(v);
@@ -206,20 +195,19 @@ fn load_models(conn: &Connection, names: &[String]) -> Result<Vec<RegisteredMode
     Ok(models.into_iter().flatten().collect())
 }
 
-fn get_model(conn: &Connection, name: &str) -> Result<RegisteredModel, Wrapped> {
+fn get_model(conn: &mut dyn Db, name: &str) -> Result<RegisteredModel, Wrapped> {
     load_models(conn, &[name.to_string()])?
         .pop()
-        .ok_or_else(|| Wrapped(model_not_found(name)))
+        .ok_or_else(|| Wrapped::Store(model_not_found(name)))
 }
 
-fn touch_model(tx: &Transaction<'_>, name: &str, now: i64) -> Result<(), Wrapped> {
-    tx.prepare_cached("UPDATE registered_models SET last_updated_time = ? WHERE workspace = 'default' AND name = ?")?
-        .execute(rusqlite::params![now, name])?;
+fn touch_model(tx: &mut dyn Db, name: &str, now: i64) -> Result<(), Wrapped> {
+    tx.execute("UPDATE registered_models SET last_updated_time = ? WHERE workspace = 'default' AND name = ?", &args![now, name])?;
     Ok(())
 }
 
 fn search_names(
-    conn: &Connection,
+    conn: &mut dyn Db,
     filter: Fragment,
     order: &str,
     table: &str,
@@ -230,18 +218,16 @@ fn search_names(
         filter.sql
     ));
     f.params = filter.params;
-    f.params.push(SqlValue::Int(q.max_results + 1));
-    f.params.push(SqlValue::Int(q.offset));
-    let mut stmt = conn.prepare_cached(&f.sql)?;
-    let rows = stmt.query_map(params_from_iter(f.params.iter().map(to_sql)), |r| {
-        r.get::<_, String>(0)
+    f.params.push(Value::Int(q.max_results + 1));
+    f.params.push(Value::Int(q.offset));
+    let names = conn.query_map(&f.sql, &f.params, |r| {
+        r.get::<String>(0)
     })?;
-    let names = rows.collect::<Result<Vec<_>, _>>()?;
     Ok(paged(names, q.max_results, q.offset))
 }
 
 #[async_trait]
-impl RegistryStore for SqliteStore {
+impl RegistryStore for SqlStore {
     async fn create_registered_model(
         &self,
         name: &str,
@@ -250,21 +236,15 @@ impl RegistryStore for SqliteStore {
     ) -> StoreResult<RegisteredModel> {
         let name = name.to_string();
         self.write(move |tx| {
-            let exists: Option<i64> = tx
-                .prepare_cached("SELECT 1 FROM registered_models WHERE workspace = 'default' AND name = ?")?
-                .query_row([&name], |r| r.get(0))
-                .optional()?;
+            let exists: Option<i64> = tx.query_opt("SELECT 1 FROM registered_models WHERE workspace = 'default' AND name = ?", &args![&name], |r| r.get(0))?;
             if exists.is_some() {
                 return err(StoreError::AlreadyExists(format!("Registered Model (name={name}) already exists.")));
             }
             let now = now_millis();
-            tx.prepare_cached("INSERT INTO registered_models (name, creation_time, last_updated_time, description, workspace) VALUES (?, ?, ?, ?, 'default')")?
-                .execute(rusqlite::params![name, now, now, description])?;
-            let mut stmt = tx.prepare_cached(
-                "INSERT INTO registered_model_tags (\"key\", value, name, workspace) VALUES (?, ?, ?, 'default') ON CONFLICT (workspace, \"key\", name) DO UPDATE SET value = excluded.value",
-            )?;
-            for t in &tags {
-                stmt.execute(rusqlite::params![t.key, t.value, name])?;
+            tx.execute("INSERT INTO registered_models (name, creation_time, last_updated_time, description, workspace) VALUES (?, ?, ?, ?, 'default')", &args![name, now, now, description])?;
+            let stmt = tx.dialect().upsert("registered_model_tags (\"key\", value, name, workspace) VALUES (?, ?, ?, 'default')", "workspace, \"key\", name", &["value"]);
+for t in &tags {
+                tx.execute(&stmt, &args![t.key, t.value, name])?;
             }
             get_model(tx, &name)
         })
@@ -287,19 +267,14 @@ impl RegistryStore for SqliteStore {
             if name == new_name {
                 return get_model(tx, &name);
             }
-            let taken: Option<i64> = tx
-                .prepare_cached("SELECT 1 FROM registered_models WHERE workspace = 'default' AND name = ?")?
-                .query_row([&new_name], |r| r.get(0))
-                .optional()?;
+            let taken: Option<i64> = tx.query_opt("SELECT 1 FROM registered_models WHERE workspace = 'default' AND name = ?", &args![&new_name], |r| r.get(0))?;
             if taken.is_some() {
                 return err(StoreError::AlreadyExists(format!("Registered Model (name={new_name}) already exists.")));
             }
             let now = now_millis();
             // Versions, their tags, model tags and aliases follow through ON UPDATE CASCADE.
-            tx.prepare_cached("UPDATE registered_models SET name = ?, last_updated_time = ? WHERE workspace = 'default' AND name = ?")?
-                .execute(rusqlite::params![new_name, now, name])?;
-            tx.prepare_cached("UPDATE model_versions SET last_updated_time = ? WHERE workspace = 'default' AND name = ?")?
-                .execute(rusqlite::params![now, new_name])?;
+            tx.execute("UPDATE registered_models SET name = ?, last_updated_time = ? WHERE workspace = 'default' AND name = ?", &args![new_name, now, name])?;
+            tx.execute("UPDATE model_versions SET last_updated_time = ? WHERE workspace = 'default' AND name = ?", &args![now, new_name])?;
             get_model(tx, &new_name)
         })
         .await
@@ -313,8 +288,7 @@ impl RegistryStore for SqliteStore {
         let name = name.to_string();
         self.write(move |tx| {
             require_model(tx, &name)?;
-            tx.prepare_cached("UPDATE registered_models SET description = ?, last_updated_time = ? WHERE workspace = 'default' AND name = ?")?
-                .execute(rusqlite::params![description, now_millis(), name])?;
+            tx.execute("UPDATE registered_models SET description = ?, last_updated_time = ? WHERE workspace = 'default' AND name = ?", &args![description, now_millis(), name])?;
             get_model(tx, &name)
         })
         .await
@@ -331,7 +305,7 @@ impl RegistryStore for SqliteStore {
                 "DELETE FROM registered_model_tags WHERE workspace = 'default' AND name = ?",
                 "DELETE FROM registered_models WHERE workspace = 'default' AND name = ?",
             ] {
-                tx.prepare_cached(sql)?.execute([&name])?;
+                tx.execute(sql, &args![&name])?;
             }
             Ok(())
         })
@@ -343,7 +317,7 @@ impl RegistryStore for SqliteStore {
         q: SearchRegistry,
     ) -> StoreResult<Page<RegisteredModel>> {
         self.read(move |conn| {
-            let filter = query::registered_model_filter(DIALECT, &q.filter);
+            let filter = query::registered_model_filter(conn.dialect(), &q.filter);
             let order = query::registered_model_order_by(&q.order_by);
             let page = search_names(conn, filter, &order, "registered_models", &q)?;
             Ok(Page {
@@ -358,10 +332,7 @@ impl RegistryStore for SqliteStore {
         let name = name.to_string();
         self.write(move |tx| {
             require_model(tx, &name)?;
-            tx.prepare_cached(
-                "INSERT INTO registered_model_tags (\"key\", value, name, workspace) VALUES (?, ?, ?, 'default') ON CONFLICT (workspace, \"key\", name) DO UPDATE SET value = excluded.value",
-            )?
-            .execute(rusqlite::params![tag.key, tag.value, name])?;
+            tx.execute(&tx.dialect().upsert("registered_model_tags (\"key\", value, name, workspace) VALUES (?, ?, ?, 'default')", "workspace, \"key\", name", &["value"]), &args![tag.key, tag.value, name])?;
             Ok(())
         })
         .await
@@ -371,8 +342,7 @@ impl RegistryStore for SqliteStore {
         let (name, key) = (name.to_string(), key.to_string());
         self.write(move |tx| {
             require_model(tx, &name)?;
-            tx.prepare_cached("DELETE FROM registered_model_tags WHERE workspace = 'default' AND name = ? AND \"key\" = ?")?
-                .execute(rusqlite::params![name, key])?;
+            tx.execute("DELETE FROM registered_model_tags WHERE workspace = 'default' AND name = ? AND \"key\" = ?", &args![name, key])?;
             Ok(())
         })
         .await
@@ -386,15 +356,15 @@ impl RegistryStore for SqliteStore {
         let name = name.to_string();
         self.read(move |conn| {
             require_model(conn, &name)?;
-            let stages: Vec<String> = if stages.is_empty() { ALL_STAGES.iter().map(|s| s.to_string()).collect() } else { stages };
+            let stages: Vec<String> = if stages.is_empty() { ALL_STAGES.iter().map(|s| s.to_string()).collect() } else { stages.clone() };
             let sql = format!(
                 "SELECT {MV_COLUMNS} FROM model_versions mv WHERE mv.workspace = 'default' AND mv.name = ? AND mv.current_stage IN ({}) \
                  AND mv.version = (SELECT MAX(m2.version) FROM model_versions m2 WHERE m2.workspace = mv.workspace AND m2.name = mv.name AND m2.current_stage = mv.current_stage) \
                  ORDER BY mv.version",
                 placeholders(stages.len())
             );
-            let mut params = vec![SqlValue::Text(name.clone())];
-            params.extend(stages.into_iter().map(SqlValue::Text));
+            let mut params = vec![Value::Text(name.clone())];
+            params.extend(stages.into_iter().map(Value::Text));
             query_versions(conn, &sql, &params, true)
         })
         .await
@@ -402,22 +372,23 @@ impl RegistryStore for SqliteStore {
 
     async fn create_model_version(&self, v: CreateModelVersion) -> StoreResult<ModelVersion> {
         self.write(move |tx| {
-            require_model(tx, &v.name)?;
-            let max: Option<i64> = tx
-                .prepare_cached("SELECT MAX(version) FROM model_versions WHERE workspace = 'default' AND name = ?")?
-                .query_row([&v.name], |r| r.get(0))?;
+            // The model's row lock serializes registrations of one model across replicas
+            // (SQLite's single writer already does), so MAX + 1 is unique and gapless.
+            let sql = format!(
+                "SELECT 1 FROM registered_models WHERE workspace = 'default' AND name = ?{}",
+                tx.dialect().for_update()
+            );
+            if tx.query_opt(&sql, &args![v.name], |r| r.get::<i64>(0))?.is_none() {
+                return err(model_not_found(&v.name));
+            }
+            let max: Option<i64> = tx.query_opt("SELECT MAX(version) FROM model_versions WHERE workspace = 'default' AND name = ?", &args![&v.name], |r| r.get(0))?.ok_or_else(no_rows)?;
             let version = max.unwrap_or(0) + 1;
             let now = now_millis();
-            tx.prepare_cached(
-                "INSERT INTO model_versions (name, version, creation_time, last_updated_time, description, user_id, current_stage, source, run_id, status, status_message, run_link, storage_location, workspace) \
-                 VALUES (?, ?, ?, ?, ?, NULL, 'None', ?, ?, 'READY', NULL, ?, ?, 'default')",
-            )?
-            .execute(rusqlite::params![v.name, version, now, now, v.description, v.source, v.run_id, v.run_link, v.storage_location])?;
-            let mut stmt = tx.prepare_cached(
-                "INSERT INTO model_version_tags (\"key\", value, name, version, workspace) VALUES (?, ?, ?, ?, 'default') ON CONFLICT (workspace, \"key\", name, version) DO UPDATE SET value = excluded.value",
-            )?;
-            for t in &v.tags {
-                stmt.execute(rusqlite::params![t.key, t.value, v.name, version])?;
+            tx.execute("INSERT INTO model_versions (name, version, creation_time, last_updated_time, description, user_id, current_stage, source, run_id, status, status_message, run_link, storage_location, workspace) \
+                 VALUES (?, ?, ?, ?, ?, NULL, 'None', ?, ?, 'READY', NULL, ?, ?, 'default')", &args![v.name, version, now, now, v.description, v.source, v.run_id, v.run_link, v.storage_location])?;
+            let stmt = tx.dialect().upsert("model_version_tags (\"key\", value, name, version, workspace) VALUES (?, ?, ?, ?, 'default')", "workspace, \"key\", name, version", &["value"]);
+for t in &v.tags {
+                tx.execute(&stmt, &args![t.key, t.value, v.name, version])?;
             }
             touch_model(tx, &v.name, now)?;
             get_version(tx, &v.name, version)
@@ -440,8 +411,7 @@ impl RegistryStore for SqliteStore {
         let name = name.to_string();
         self.write(move |tx| {
             get_version(tx, &name, version)?;
-            tx.prepare_cached("UPDATE model_versions SET description = ?, last_updated_time = ? WHERE workspace = 'default' AND name = ? AND version = ?")?
-                .execute(rusqlite::params![description, now_millis(), name, version])?;
+            tx.execute("UPDATE model_versions SET description = ?, last_updated_time = ? WHERE workspace = 'default' AND name = ? AND version = ?", &args![description, now_millis(), name, version])?;
             get_version(tx, &name, version)
         })
         .await
@@ -459,13 +429,9 @@ impl RegistryStore for SqliteStore {
             get_version(tx, &name, version)?;
             let now = now_millis();
             if archive_existing {
-                tx.prepare_cached(
-                    "UPDATE model_versions SET current_stage = ?, last_updated_time = ? WHERE workspace = 'default' AND name = ? AND version != ? AND current_stage = ?",
-                )?
-                .execute(rusqlite::params![STAGE_ARCHIVED, now, name, version, stage])?;
+                tx.execute("UPDATE model_versions SET current_stage = ?, last_updated_time = ? WHERE workspace = 'default' AND name = ? AND version != ? AND current_stage = ?", &args![STAGE_ARCHIVED, now, name, version, stage])?;
             }
-            tx.prepare_cached("UPDATE model_versions SET current_stage = ?, last_updated_time = ? WHERE workspace = 'default' AND name = ? AND version = ?")?
-                .execute(rusqlite::params![stage, now, name, version])?;
+            tx.execute("UPDATE model_versions SET current_stage = ?, last_updated_time = ? WHERE workspace = 'default' AND name = ? AND version = ?", &args![stage, now, name, version])?;
             touch_model(tx, &name, now)?;
             get_version(tx, &name, version)
         })
@@ -477,14 +443,10 @@ impl RegistryStore for SqliteStore {
         self.write(move |tx| {
             get_version(tx, &name, version)?;
             let now = now_millis();
-            tx.prepare_cached("DELETE FROM registered_model_aliases WHERE workspace = 'default' AND name = ? AND version = ?")?
-                .execute(rusqlite::params![name, version])?;
+            tx.execute("DELETE FROM registered_model_aliases WHERE workspace = 'default' AND name = ? AND version = ?", &args![name, version])?;
             // The row stays so the number is never reused; what it pointed at is redacted.
-            tx.prepare_cached(
-                "UPDATE model_versions SET current_stage = ?, last_updated_time = ?, description = NULL, user_id = NULL, source = 'REDACTED-SOURCE-PATH', \
-                 run_id = 'REDACTED-RUN-ID', run_link = 'REDACTED-RUN-LINK', status_message = NULL WHERE workspace = 'default' AND name = ? AND version = ?",
-            )?
-            .execute(rusqlite::params![STAGE_DELETED_INTERNAL, now, name, version])?;
+            tx.execute("UPDATE model_versions SET current_stage = ?, last_updated_time = ?, description = NULL, user_id = NULL, source = 'REDACTED-SOURCE-PATH', \
+                 run_id = 'REDACTED-RUN-ID', run_link = 'REDACTED-RUN-LINK', status_message = NULL WHERE workspace = 'default' AND name = ? AND version = ?", &args![STAGE_DELETED_INTERNAL, now, name, version])?;
             touch_model(tx, &name, now)?;
             Ok(())
         })
@@ -493,11 +455,11 @@ impl RegistryStore for SqliteStore {
 
     async fn search_model_versions(&self, q: SearchRegistry) -> StoreResult<Page<ModelVersion>> {
         self.read(move |conn| {
-            let filter = query::model_version_filter(DIALECT, &q.filter);
+            let filter = query::model_version_filter(conn.dialect(), &q.filter);
             let order = query::model_version_order_by(&q.order_by);
             let mut params = filter.params;
-            params.push(SqlValue::Int(q.max_results + 1));
-            params.push(SqlValue::Int(q.offset));
+            params.push(Value::Int(q.max_results + 1));
+            params.push(Value::Int(q.offset));
             let sql = format!("SELECT {MV_COLUMNS} FROM model_versions mv WHERE {} ORDER BY {order} LIMIT ? OFFSET ?", filter.sql);
             let versions = query_versions(conn, &sql, &params, false)?;
             Ok(paged(versions, q.max_results, q.offset))
@@ -514,10 +476,7 @@ impl RegistryStore for SqliteStore {
         let name = name.to_string();
         self.write(move |tx| {
             get_version(tx, &name, version)?;
-            tx.prepare_cached(
-                "INSERT INTO model_version_tags (\"key\", value, name, version, workspace) VALUES (?, ?, ?, ?, 'default') ON CONFLICT (workspace, \"key\", name, version) DO UPDATE SET value = excluded.value",
-            )?
-            .execute(rusqlite::params![tag.key, tag.value, name, version])?;
+            tx.execute(&tx.dialect().upsert("model_version_tags (\"key\", value, name, version, workspace) VALUES (?, ?, ?, ?, 'default')", "workspace, \"key\", name, version", &["value"]), &args![tag.key, tag.value, name, version])?;
             Ok(())
         })
         .await
@@ -532,8 +491,7 @@ impl RegistryStore for SqliteStore {
         let (name, key) = (name.to_string(), key.to_string());
         self.write(move |tx| {
             get_version(tx, &name, version)?;
-            tx.prepare_cached("DELETE FROM model_version_tags WHERE workspace = 'default' AND name = ? AND version = ? AND \"key\" = ?")?
-                .execute(rusqlite::params![name, version, key])?;
+            tx.execute("DELETE FROM model_version_tags WHERE workspace = 'default' AND name = ? AND version = ? AND \"key\" = ?", &args![name, version, key])?;
             Ok(())
         })
         .await
@@ -550,10 +508,7 @@ impl RegistryStore for SqliteStore {
             // A missing model is reported as a missing version, as MLflow does; aliases do
             // not count as an update of the model.
             get_version(tx, &name, version)?;
-            tx.prepare_cached(
-                "INSERT INTO registered_model_aliases (alias, version, name, workspace) VALUES (?, ?, ?, 'default') ON CONFLICT (workspace, name, alias) DO UPDATE SET version = excluded.version",
-            )?
-            .execute(rusqlite::params![alias, version, name])?;
+            tx.execute(&tx.dialect().upsert("registered_model_aliases (alias, version, name, workspace) VALUES (?, ?, ?, 'default')", "workspace, name, alias", &["version"]), &args![alias, version, name])?;
             Ok(())
         })
         .await
@@ -563,8 +518,7 @@ impl RegistryStore for SqliteStore {
         let (name, alias) = (name.to_string(), alias.to_string());
         self.write(move |tx| {
             require_model(tx, &name)?;
-            tx.prepare_cached("DELETE FROM registered_model_aliases WHERE workspace = 'default' AND name = ? AND alias = ?")?
-                .execute(rusqlite::params![name, alias])?;
+            tx.execute("DELETE FROM registered_model_aliases WHERE workspace = 'default' AND name = ? AND alias = ?", &args![name, alias])?;
                         Ok(())
         })
         .await
@@ -580,18 +534,13 @@ impl RegistryStore for SqliteStore {
             require_model(conn, &name)?;
             if alias.eq_ignore_ascii_case("latest") {
                 // The reserved alias: the newest live version in any stage.
-                let latest: Option<i64> = conn
-                    .prepare_cached(&format!("SELECT MAX(version) FROM model_versions WHERE workspace = 'default' AND name = ? AND current_stage != '{STAGE_DELETED_INTERNAL}'"))?
-                    .query_row([&name], |r| r.get(0))?;
+                let latest: Option<i64> = conn.query_opt(&format!("SELECT MAX(version) FROM model_versions WHERE workspace = 'default' AND name = ? AND current_stage != '{STAGE_DELETED_INTERNAL}'"), &args![&name], |r| r.get(0))?.ok_or_else(no_rows)?;
                 return match latest {
                     Some(v) => get_version(conn, &name, v),
                     None => err(StoreError::NotFound(format!("Latest version not found for model {name}."))),
                 };
             }
-            let version: Option<i64> = conn
-                .prepare_cached("SELECT version FROM registered_model_aliases WHERE workspace = 'default' AND name = ? AND alias = ?")?
-                .query_row(rusqlite::params![name, alias], |r| r.get(0))
-                .optional()?;
+            let version: Option<i64> = conn.query_opt("SELECT version FROM registered_model_aliases WHERE workspace = 'default' AND name = ? AND alias = ?", &args![name, alias], |r| r.get(0))?;
             match version {
                 Some(v) => get_version(conn, &name, v),
                 // MLflow answers a missing alias of an existing model with 400, not 404.

@@ -9,9 +9,10 @@ use ferroflow_store::webhooks::{
     CreateWebhook, UpdateWebhook, Webhook, WebhookEvent, WebhookStatus, WebhookStore,
 };
 use ferroflow_store::{Page, StoreError, StoreResult};
-use rusqlite::{params_from_iter, Connection, OptionalExtension, Transaction};
+use crate::args;
+use crate::db::{placeholders, Db, DbResult, Row, Value};
 
-use super::{err, paged, placeholders, SqliteStore, Wrapped, IN_CHUNK};
+use super::{err, paged, SqlStore, Wrapped, IN_CHUNK};
 use crate::now_millis;
 
 /// MLflow's default workspace, the only one while workspaces are off.
@@ -23,7 +24,7 @@ fn not_found(webhook_id: &str) -> StoreError {
     StoreError::NotFound(format!("Webhook with ID {webhook_id} not found."))
 }
 
-fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Webhook> {
+fn from_row(r: &Row<'_>) -> DbResult<Webhook> {
     let status: Option<String> = r.get(4)?;
     Ok(Webhook {
         webhook_id: r.get(0)?,
@@ -33,14 +34,14 @@ fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Webhook> {
         events: Vec::new(),
         status: WebhookStatus::from_stored(status.as_deref().unwrap_or("ACTIVE")),
         secret: r.get(5)?,
-        creation_timestamp: r.get::<_, Option<i64>>(6)?.unwrap_or(0),
-        last_updated_timestamp: r.get::<_, Option<i64>>(7)?.unwrap_or(0),
+        creation_timestamp: r.get::<Option<i64>>(6)?.unwrap_or(0),
+        last_updated_timestamp: r.get::<Option<i64>>(7)?.unwrap_or(0),
     })
 }
 
 /// Fills in each webhook's events (ordered by entity, action, as MLflow's SQLite reads them
 /// through the primary key).
-fn attach_events(conn: &Connection, webhooks: &mut [Webhook]) -> Result<(), Wrapped> {
+fn attach_events(conn: &mut dyn Db, webhooks: &mut [Webhook]) -> Result<(), Wrapped> {
     let ids: Vec<String> = webhooks.iter().map(|w| w.webhook_id.clone()).collect();
     let mut events: HashMap<String, Vec<WebhookEvent>> = HashMap::new();
     for chunk in ids.chunks(IN_CHUNK) {
@@ -48,15 +49,14 @@ fn attach_events(conn: &Connection, webhooks: &mut [Webhook]) -> Result<(), Wrap
             "SELECT webhook_id, entity, action FROM webhook_events WHERE webhook_id IN ({}) ORDER BY webhook_id, entity, action",
             placeholders(chunk.len())
         );
-        let mut stmt = conn.prepare_cached(&sql)?;
-        let mut rows = stmt.query(params_from_iter(chunk.iter()))?;
-        while let Some(r) = rows.next()? {
+        conn.query(&sql, &chunk.iter().map(Value::from).collect::<Vec<Value>>(), &mut |r| {
             let id: String = r.get(0)?;
             events.entry(id).or_default().push(WebhookEvent {
                 entity: r.get(1)?,
                 action: r.get(2)?,
             });
-        }
+            Ok(())
+})?;
     }
     for w in webhooks.iter_mut() {
         w.events = events.remove(&w.webhook_id).unwrap_or_default();
@@ -65,26 +65,20 @@ fn attach_events(conn: &Connection, webhooks: &mut [Webhook]) -> Result<(), Wrap
 }
 
 fn query_webhooks(
-    conn: &Connection,
+    conn: &mut dyn Db,
     sql: &str,
-    params: &[rusqlite::types::Value],
+    params: &[Value],
 ) -> Result<Vec<Webhook>, Wrapped> {
-    let mut stmt = conn.prepare_cached(sql)?;
-    let mut webhooks = stmt
-        .query_map(params_from_iter(params.iter()), from_row)?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let mut webhooks = conn.query_map(sql, params, from_row)?;
     attach_events(conn, &mut webhooks)?;
     Ok(webhooks)
 }
 
-fn get(conn: &Connection, webhook_id: &str) -> Result<Webhook, Wrapped> {
+fn get(conn: &mut dyn Db, webhook_id: &str) -> Result<Webhook, Wrapped> {
     let sql = format!(
         "SELECT {COLUMNS} FROM webhooks w WHERE w.webhook_id = ? AND w.deleted_timestamp IS NULL"
     );
-    let webhook = conn
-        .prepare_cached(&sql)?
-        .query_row([webhook_id], from_row)
-        .optional()?;
+    let webhook = conn.query_opt(&sql, &args![webhook_id], from_row)?;
     match webhook {
         Some(mut w) => {
             attach_events(conn, std::slice::from_mut(&mut w))?;
@@ -95,15 +89,13 @@ fn get(conn: &Connection, webhook_id: &str) -> Result<Webhook, Wrapped> {
 }
 
 fn insert_events(
-    tx: &Transaction<'_>,
+    tx: &mut dyn Db,
     webhook_id: &str,
     events: &[WebhookEvent],
 ) -> Result<(), Wrapped> {
     let mut seen = std::collections::HashSet::new();
-    let mut stmt = tx.prepare_cached(
-        "INSERT INTO webhook_events (webhook_id, entity, action) VALUES (?, ?, ?)",
-    )?;
-    for e in events {
+    let stmt = "INSERT INTO webhook_events (webhook_id, entity, action) VALUES (?, ?, ?)";
+for e in events {
         // MLflow lets the primary key refuse a repeated event (400 BAD_REQUEST).
         if !seen.insert((e.entity.as_str(), e.action.as_str())) {
             return err(StoreError::BadRequest(format!(
@@ -111,22 +103,19 @@ fn insert_events(
                 e.entity, e.action
             )));
         }
-        stmt.execute(rusqlite::params![webhook_id, e.entity, e.action])?;
+        tx.execute(&stmt, &args![webhook_id, e.entity, e.action])?;
     }
     Ok(())
 }
 
 #[async_trait]
-impl WebhookStore for SqliteStore {
+impl WebhookStore for SqlStore {
     async fn create_webhook(&self, w: CreateWebhook) -> StoreResult<Webhook> {
         self.write(move |tx| {
             let webhook_id = uuid::Uuid::new_v4().to_string();
             let now = now_millis();
-            tx.prepare_cached(
-                "INSERT INTO webhooks (webhook_id, name, description, url, status, secret, creation_timestamp, last_updated_timestamp, deleted_timestamp, workspace) \
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL, ?)",
-            )?
-            .execute(rusqlite::params![webhook_id, w.name, w.description, w.url, w.status.as_str(), w.secret, now, now, WORKSPACE])?;
+            tx.execute("INSERT INTO webhooks (webhook_id, name, description, url, status, secret, creation_timestamp, last_updated_timestamp, deleted_timestamp, workspace) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL, ?)", &args![webhook_id, w.name, w.description, w.url, w.status.as_str(), w.secret, now, now, WORKSPACE])?;
             insert_events(tx, &webhook_id, &w.events)?;
             get(tx, &webhook_id)
         })
@@ -159,27 +148,26 @@ impl WebhookStore for SqliteStore {
         self.write(move |tx| {
             get(tx, &webhook_id)?;
             let mut set = vec!["last_updated_timestamp = ?"];
-            let mut values: Vec<rusqlite::types::Value> = vec![now_millis().into()];
+            let mut values: Vec<Value> = vec![Value::Int(now_millis())];
             let mut field = |column: &'static str, value: Option<String>| {
                 if let Some(v) = value {
                     set.push(column);
-                    values.push(v.into());
+                    values.push(Value::Text(v));
                 }
             };
-            field("name = ?", u.name);
-            field("url = ?", u.url);
-            field("description = ?", u.description);
-            field("secret = ?", u.secret);
+            field("name = ?", u.name.clone());
+            field("url = ?", u.url.clone());
+            field("description = ?", u.description.clone());
+            field("secret = ?", u.secret.clone());
             field("status = ?", u.status.map(|s| s.as_str().to_string()));
-            values.push(webhook_id.clone().into());
+            values.push(Value::Text(webhook_id.clone()));
             let sql = format!(
                 "UPDATE webhooks SET {} WHERE webhook_id = ?",
                 set.join(", ")
             );
-            tx.execute(&sql, params_from_iter(values.iter()))?;
-            if let Some(events) = u.events {
-                tx.prepare_cached("DELETE FROM webhook_events WHERE webhook_id = ?")?
-                    .execute([&webhook_id])?;
+            tx.execute(&sql, &values)?;
+            if let Some(events) = &u.events {
+                tx.execute("DELETE FROM webhook_events WHERE webhook_id = ?", &args![&webhook_id])?;
                 insert_events(tx, &webhook_id, &events)?;
             }
             get(tx, &webhook_id)
@@ -192,8 +180,7 @@ impl WebhookStore for SqliteStore {
         self.write(move |tx| {
             get(tx, &webhook_id)?;
             let now = now_millis();
-            tx.prepare_cached("UPDATE webhooks SET deleted_timestamp = ?, last_updated_timestamp = ? WHERE webhook_id = ?")?
-                .execute(rusqlite::params![now, now, webhook_id])?;
+            tx.execute("UPDATE webhooks SET deleted_timestamp = ?, last_updated_timestamp = ? WHERE webhook_id = ?", &args![now, now, webhook_id])?;
             Ok(())
         })
         .await
@@ -211,7 +198,7 @@ impl WebhookStore for SqliteStore {
                  WHERE w.deleted_timestamp IS NULL AND e.entity = ? AND e.action = ? \
                  ORDER BY w.creation_timestamp DESC, w.webhook_id"
             );
-            query_webhooks(conn, &sql, &[entity.into(), action.into()])
+            query_webhooks(conn, &sql, &args![entity, action])
         })
         .await
     }
@@ -222,11 +209,11 @@ mod tests {
     use super::*;
     use crate::sqlite::SqliteOptions;
 
-    fn store() -> (SqliteStore, std::path::PathBuf) {
+    fn store() -> (SqlStore, std::path::PathBuf) {
         let dir =
             std::env::temp_dir().join(format!("ff-webhooks-{}", uuid::Uuid::new_v4().simple()));
         std::fs::create_dir_all(&dir).expect("mkdir");
-        let s = SqliteStore::open(SqliteOptions {
+        let s = SqlStore::open(SqliteOptions {
             path: dir.join("mlflow.db"),
             default_artifact_root: dir.join("mlruns").to_string_lossy().to_string(),
             readers: 2,

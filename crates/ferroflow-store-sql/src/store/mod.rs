@@ -1,16 +1,10 @@
-//! The SQLite backend. One writer thread owns the only writing connection (SQLite serializes
-//! writers anyway, so queueing in-process beats retrying on SQLITE_BUSY) and a small pool of
-//! reader connections serves reads; WAL mode lets readers run while a write commits.
-//!
-//! Group commit: the writer takes every write request waiting in its queue, runs each in its
-//! own SAVEPOINT inside one transaction, and commits once. A request that fails rolls back
-//! to its savepoint and leaves the others intact; every caller hears back only after the
-//! commit, so an answered write is a durable write. Under concurrent logging this turns N
-//! commits (and N rounds of WAL page writes) into one. Reads run on tokio's blocking pool.
+//! The store's logic, written once for SQLite, PostgreSQL and MySQL/MariaDB: tracking here,
+//! logged models, the registry and webhooks in the submodules. Every function runs against
+//! a [`Db`] handed over by the [`Engine`], inside its transaction for writes; the SQL uses
+//! `?` placeholders and asks the connection's [`Dialect`] where databases differ.
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use ferroflow_store::{
@@ -24,18 +18,21 @@ use ferroflow_types::tracking::{
     LoggedModelTag, Metric, ModelInput, ModelOutput, Param, Run, RunData, RunInfo, RunInputs,
     RunOutputs, RunTag,
 };
-use rusqlite::{params_from_iter, Connection, OpenFlags, OptionalExtension, TransactionBehavior};
-use tokio::sync::Semaphore;
 
 mod logged_models;
 mod registry;
 mod webhooks;
 
-use crate::query::{self, Dialect, Fragment, SqlValue};
-use crate::schema::{ensure_sqlite_schema, SchemaError};
+use crate::args;
+use crate::db::{placeholders, Db, DbResult, Dialect, Row, Value, Wrapped};
+use crate::engine::pool::{Connector, PoolEngine, PoolOptions};
+use crate::engine::sqlite::SqliteEngine;
+use crate::engine::{Engine, SMALL_WRITE_ENTRIES};
+use crate::query::{self, Fragment};
+use crate::schema::SchemaError;
+use crate::uri::{BackendUri, SqlServerUri};
 use crate::{append_to_uri_path, now_millis};
 
-const DIALECT: Dialect = Dialect::Sqlite;
 /// Rows per multi-row INSERT: 6 columns × 150 rows stays under SQLite's old 999-variable limit.
 const INSERT_CHUNK: usize = 150;
 /// Ids per `IN (...)` list when loading runs.
@@ -50,355 +47,140 @@ pub struct SqliteOptions {
     pub readers: usize,
 }
 
-#[derive(Clone)]
-pub struct SqliteStore {
-    inner: Arc<Inner>,
+/// A PostgreSQL or MySQL/MariaDB backend.
+#[derive(Debug, Clone)]
+pub struct ServerOptions {
+    pub uri: BackendUri,
+    pub default_artifact_root: String,
+    pub pool: PoolOptions,
 }
 
-/// Indexes Ferroflow adds beside MLflow's schema, for the queries it actually runs.
-const EXTRA_INDEXES: &str = "CREATE INDEX IF NOT EXISTS ferroflow_latest_metrics_key_value ON latest_metrics (\"key\", value);";
-
-/// A write request for the writer thread: runs inside the group transaction and returns
-/// the callback that delivers its outcome once the commit's fate is known.
-type WriteJob = Box<
-    dyn FnOnce(&rusqlite::Transaction<'_>) -> Box<dyn FnOnce(Result<(), String>) + Send> + Send,
->;
-
-/// Writes up to this many metrics/params/tags may run inline on an HTTP worker.
-const SMALL_WRITE_ENTRIES: usize = 32;
-
-/// Most requests folded into one commit.
-const MAX_GROUP: usize = 256;
+/// Ferroflow's store over MLflow's SQL schema.
+#[derive(Clone)]
+pub struct SqlStore {
+    inner: std::sync::Arc<Inner>,
+}
 
 struct Inner {
-    /// `None` once shutting down (dropping the sender stops the writer thread).
-    /// The one writing connection; the writer thread and the inline fast path share it.
-    conn: Arc<Mutex<Connection>>,
-    writer: Mutex<Option<std::sync::mpsc::Sender<WriteJob>>>,
-    writer_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
-    readers: Mutex<Vec<Connection>>,
-    reader_slots: Semaphore,
-    path: PathBuf,
+    engine: Engine,
+    dialect: Dialect,
     default_artifact_root: String,
 }
 
-impl From<rusqlite::Error> for Wrapped {
-    fn from(e: rusqlite::Error) -> Self {
-        Wrapped(map_sqlite_error(e))
-    }
-}
-
-/// Lets `?` turn rusqlite errors into store errors inside blocking closures.
-struct Wrapped(StoreError);
-
-impl From<Wrapped> for StoreError {
-    fn from(w: Wrapped) -> Self {
-        w.0
-    }
-}
-
-fn map_sqlite_error(e: rusqlite::Error) -> StoreError {
-    match &e {
-        rusqlite::Error::SqliteFailure(f, _)
-            if matches!(
-                f.code,
-                rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
-            ) =>
-        {
-            StoreError::Unavailable(e.to_string())
-        }
-        _ => StoreError::Backend(e.to_string()),
-    }
-}
-
-fn db<T>(r: rusqlite::Result<T>) -> StoreResult<T> {
-    r.map_err(map_sqlite_error)
-}
-
-fn open_connection(path: &Path) -> Result<Connection, rusqlite::Error> {
-    let conn = Connection::open_with_flags(
-        path,
-        OpenFlags::SQLITE_OPEN_READ_WRITE
-            | OpenFlags::SQLITE_OPEN_CREATE
-            | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )?;
-    conn.busy_timeout(std::time::Duration::from_secs(10))?;
-    Ok(conn)
-}
-
-/// Per-connection settings. Foreign keys and case-sensitive LIKE match MLflow's own SQLite
-/// connections; WAL + synchronous=NORMAL give durable commits without an fsync per commit.
-fn configure(conn: &Connection) -> Result<(), rusqlite::Error> {
-    conn.execute_batch(
-        "PRAGMA foreign_keys = ON; PRAGMA case_sensitive_like = ON; PRAGMA synchronous = NORMAL; PRAGMA temp_store = MEMORY; PRAGMA cache_size = -8000;",
-    )
-}
-
-impl SqliteStore {
-    /// Opens (creating if empty) the MLflow database at `path`. A database at another
-    /// schema revision or a non-MLflow file is refused before anything is written.
-    pub fn open(options: SqliteOptions) -> Result<SqliteStore, SchemaError> {
-        let mut writer = open_connection(&options.path)?;
-        // A database Ferroflow may refuse is only read until it passes the check; WAL mode (a
-        // write to the file header) is switched on after it. An empty file gets WAL first,
-        // so creating the schema costs no journal fsyncs.
-        let empty: i64 =
-            writer.query_row("SELECT COUNT(*) FROM sqlite_master", [], |r| r.get(0))?;
-        if empty == 0 {
-            writer.query_row("PRAGMA journal_mode = WAL", [], |_| Ok(()))?;
-            configure(&writer)?;
-        }
-        let created = ensure_sqlite_schema(&mut writer, &options.default_artifact_root)?;
-        writer.query_row("PRAGMA journal_mode = WAL", [], |_| Ok(()))?;
-        configure(&writer)?;
-        // Ferroflow's own indexes (MLflow allows extra ones): searches that filter and order
-        // by a metric walk this index in order instead of sorting every run.
-        writer.execute_batch(EXTRA_INDEXES)?;
-        // Checkpoint the WAL every ~32 MB instead of every 4 MB: the checkpoint runs on the
-        // writer and fsyncs, so fewer of them means fewer stalls under steady logging.
-        writer.execute_batch("PRAGMA wal_autocheckpoint = 8000;")?;
+impl SqlStore {
+    /// Opens (creating if empty) the SQLite MLflow database at `options.path`. A database at
+    /// another schema revision or a non-MLflow file is refused before anything is written.
+    pub fn open(options: SqliteOptions) -> Result<SqlStore, SchemaError> {
+        let (engine, created) =
+            SqliteEngine::open(&options.path, &options.default_artifact_root, options.readers)?;
         if created {
             tracing::info!(path = %options.path.display(), "created MLflow schema");
         }
-        let readers = options.readers.max(1);
-        let mut pool = Vec::with_capacity(readers);
-        for _ in 0..readers {
-            let c = open_connection(&options.path)?;
-            configure(&c)?;
-            pool.push(c);
+        Ok(SqlStore::with_engine(
+            Engine::Sqlite(engine),
+            Dialect::Sqlite,
+            options.default_artifact_root,
+        ))
+    }
+
+    /// Connects to a PostgreSQL or MySQL/MariaDB server (failing if it cannot be reached),
+    /// creates MLflow's schema in an empty database or checks the existing one's revision.
+    /// Blocking: call it from a blocking thread.
+    pub fn connect(options: ServerOptions) -> Result<SqlStore, SchemaError> {
+        let (connector, dialect, server) = match &options.uri {
+            BackendUri::Postgres(s) => (
+                Connector::Postgres(
+                    crate::db::postgres::config(s, options.pool.connect_timeout)
+                        .map_err(SchemaError::Options)?,
+                ),
+                Dialect::Postgres,
+                s,
+            ),
+            BackendUri::Mysql(s) => (
+                Connector::Mysql(
+                    crate::db::mysql::opts(s, options.pool.connect_timeout)
+                        .map_err(SchemaError::Options)?,
+                ),
+                Dialect::Mysql,
+                s,
+            ),
+            BackendUri::Sqlite(path) => {
+                return SqlStore::open(SqliteOptions {
+                    path: path.clone(),
+                    default_artifact_root: options.default_artifact_root,
+                    readers: options.pool.max_connections,
+                })
+            }
+        };
+        let (engine, mut first) = PoolEngine::new(connector, options.pool.clone())
+            .map_err(|e| SchemaError::Unreachable(server_name(server), e.message))?;
+        let created =
+            crate::schema::ensure_server_schema(&mut first, dialect, &options.default_artifact_root)?;
+        if created {
+            tracing::info!(database = %server, "created MLflow schema");
         }
-        let conn = Arc::new(Mutex::new(writer));
-        let (sender, receiver) = std::sync::mpsc::channel::<WriteJob>();
-        let thread = std::thread::Builder::new()
-            .name("ferroflow-sqlite-writer".into())
-            .spawn({
-                let conn = conn.clone();
-                move || writer_loop(conn, receiver)
-            })
-            .map_err(|e| SchemaError::Writer(e.to_string()))?;
-        Ok(SqliteStore {
-            inner: Arc::new(Inner {
-                conn,
-                writer: Mutex::new(Some(sender)),
-                writer_thread: Mutex::new(Some(thread)),
-                readers: Mutex::new(pool),
-                reader_slots: Semaphore::new(readers),
-                path: options.path,
-                default_artifact_root: options.default_artifact_root,
+        engine.adopt(first);
+        Ok(SqlStore::with_engine(
+            Engine::Server(engine),
+            dialect,
+            options.default_artifact_root,
+        ))
+    }
+
+    fn with_engine(engine: Engine, dialect: Dialect, default_artifact_root: String) -> SqlStore {
+        SqlStore {
+            inner: std::sync::Arc::new(Inner {
+                engine,
+                dialect,
+                default_artifact_root,
             }),
-        })
+        }
     }
 
-    pub fn path(&self) -> &Path {
-        &self.inner.path
+    /// The SQLite file, when the store is on SQLite.
+    pub fn path(&self) -> Option<&Path> {
+        match &self.inner.engine {
+            Engine::Sqlite(e) => Some(e.path()),
+            Engine::Server(_) => None,
+        }
     }
 
-    /// Runs `f` on a reader connection on the blocking pool.
+    pub fn dialect(&self) -> Dialect {
+        self.inner.dialect
+    }
+
     async fn read<T, F>(&self, f: F) -> StoreResult<T>
     where
         T: Send + 'static,
-        F: FnOnce(&Connection) -> Result<T, Wrapped> + Send + 'static,
+        F: Fn(&mut dyn Db) -> Result<T, Wrapped> + Send + 'static,
     {
-        let _permit = self
-            .inner
-            .reader_slots
-            .acquire()
-            .await
-            .map_err(|_| StoreError::Unavailable("store is shutting down".into()))?;
-        let inner = self.inner.clone();
-        tokio::task::spawn_blocking(move || {
-            let conn = inner
-                .readers
-                .lock()
-                .map_err(|_| StoreError::Backend("reader pool poisoned".into()))?
-                .pop();
-            let conn = match conn {
-                Some(c) => c,
-                None => {
-                    let c = db(open_connection(&inner.path))?;
-                    db(configure(&c))?;
-                    c
-                }
-            };
-            let result = f(&conn).map_err(StoreError::from);
-            if let Ok(mut pool) = inner.readers.lock() {
-                pool.push(conn);
-            }
-            result
-        })
-        .await
-        .map_err(|e| StoreError::Backend(format!("blocking task failed: {e}")))?
+        self.inner.engine.read(f).await
     }
 
-    /// Runs a small write `f`, all or nothing, and answers once it is committed.
-    ///
-    /// Fast path: when no other write holds the connection, `f` runs right here in its own
-    /// transaction (a small write takes tens of microseconds, less than handing it to another
-    /// thread and back). Otherwise it joins the writer thread's next group commit.
     async fn write<T, F>(&self, f: F) -> StoreResult<T>
     where
         T: Send + 'static,
-        F: FnOnce(&rusqlite::Transaction<'_>) -> Result<T, Wrapped> + Send + 'static,
+        F: Fn(&mut dyn Db) -> Result<T, Wrapped> + Send + 'static,
     {
-        match self.try_inline(f) {
-            Ok(result) => result,
-            Err(f) => self.write_grouped(f).await,
-        }
+        self.inner.engine.write(f).await
     }
 
-    /// Runs `f` in its own transaction if the connection is free right now; hands `f`
-    /// back when another write holds it. (Synchronous, so no lock is held across an await.)
-    fn try_inline<T, F>(&self, f: F) -> Result<StoreResult<T>, F>
-    where
-        F: FnOnce(&rusqlite::Transaction<'_>) -> Result<T, Wrapped>,
-    {
-        let mut conn = match self.inner.conn.try_lock() {
-            Ok(guard) => guard,
-            Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
-            Err(std::sync::TryLockError::WouldBlock) => return Err(f),
-        };
-        let run = || -> StoreResult<T> {
-            let tx = db(conn.transaction_with_behavior(TransactionBehavior::Immediate))?;
-            let value = f(&tx).map_err(StoreError::from)?;
-            db(tx.commit())?;
-            Ok(value)
-        };
-        Ok(run())
-    }
-
-    /// Runs `f` on the writer thread, all or nothing (its own savepoint inside the group
-    /// transaction), and answers once the group has committed. Large writes always go
-    /// this way so they never hold up an HTTP worker thread.
-    async fn write_grouped<T, F>(&self, f: F) -> StoreResult<T>
+    async fn write_large<T, F>(&self, f: F) -> StoreResult<T>
     where
         T: Send + 'static,
-        F: FnOnce(&rusqlite::Transaction<'_>) -> Result<T, Wrapped> + Send + 'static,
+        F: Fn(&mut dyn Db) -> Result<T, Wrapped> + Send + 'static,
     {
-        let (reply, answer) = tokio::sync::oneshot::channel::<StoreResult<T>>();
-        let job: WriteJob = Box::new(move |tx| {
-            let outcome = run_in_savepoint(tx, f);
-            Box::new(move |committed: Result<(), String>| {
-                let result = match (outcome, committed) {
-                    (Err(e), _) => Err(e),
-                    (Ok(v), Ok(())) => Ok(v),
-                    (Ok(_), Err(e)) => Err(StoreError::Backend(e)),
-                };
-                let _ = reply.send(result);
-            })
-        });
-        let sent = self
-            .inner
-            .writer
-            .lock()
-            .map_err(|_| StoreError::Backend("writer queue poisoned".into()))?
-            .as_ref()
-            .map(|s| s.send(job).is_ok())
-            .unwrap_or(false);
-        if !sent {
-            return Err(StoreError::Unavailable("the store is shutting down".into()));
-        }
-        answer
-            .await
-            .map_err(|_| StoreError::Backend("the writer thread stopped".into()))?
+        self.inner.engine.write_large(f).await
     }
 }
 
-impl Drop for Inner {
-    /// Stops the writer after it has finished what is queued, so the database is closed
-    /// cleanly (and its WAL checkpointed) before the process exits.
-    fn drop(&mut self) {
-        if let Ok(mut sender) = self.writer.lock() {
-            sender.take();
-        }
-        if let Some(handle) = self.writer_thread.lock().ok().and_then(|mut h| h.take()) {
-            let _ = handle.join();
-        }
-    }
-}
-
-fn run_in_savepoint<T>(
-    tx: &rusqlite::Transaction<'_>,
-    f: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<T, Wrapped>,
-) -> StoreResult<T> {
-    db(tx.execute_batch("SAVEPOINT request"))?;
-    match f(tx) {
-        Ok(v) => {
-            db(tx.execute_batch("RELEASE request"))?;
-            Ok(v)
-        }
-        Err(Wrapped(e)) => {
-            // Undo just this request; the rest of the group stays.
-            db(tx.execute_batch("ROLLBACK TO request; RELEASE request"))?;
-            Err(e)
-        }
-    }
-}
-
-/// The writer thread: waits for a request, takes every other request already queued, runs
-/// them in one transaction and commits once.
-fn writer_loop(shared: Arc<Mutex<Connection>>, jobs: std::sync::mpsc::Receiver<WriteJob>) {
-    while let Ok(first) = jobs.recv() {
-        let mut group = vec![first];
-        while group.len() < MAX_GROUP {
-            match jobs.try_recv() {
-                Ok(job) => group.push(job),
-                Err(_) => break,
-            }
-        }
-        let mut conn = shared
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let tx = match conn.transaction_with_behavior(TransactionBehavior::Immediate) {
-            Ok(tx) => tx,
-            Err(e) => {
-                let message = e.to_string();
-                tracing::error!(error = %message, "cannot begin a write transaction");
-                // Nothing ran: tell every caller.
-                for job in group {
-                    drop(job);
-                }
-                continue;
-            }
-        };
-        let mut replies = Vec::with_capacity(group.len());
-        let mut panicked = false;
-        for job in group {
-            // A panicking request must not take the writer (and every later write) down.
-            match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(&tx))) {
-                Ok(reply) => replies.push(reply),
-                Err(_) => {
-                    panicked = true;
-                    break;
-                }
-            }
-        }
-        if panicked {
-            tracing::error!("a write request panicked; its group was rolled back");
-            // Dropping the transaction rolls back; dropping the replies fails their callers.
-            drop(tx);
-            drop(replies);
-            continue;
-        }
-        let committed = tx.commit().map_err(|e| e.to_string());
-        if let Err(e) = &committed {
-            tracing::error!(error = %e, "group commit failed");
-        }
-        for reply in replies {
-            reply(committed.clone());
-        }
-    }
+/// `user@host:port/database`, for messages (never the password).
+fn server_name(s: &SqlServerUri) -> String {
+    s.to_string()
 }
 
 fn err<T>(e: StoreError) -> Result<T, Wrapped> {
-    Err(Wrapped(e))
-}
-
-fn to_sql(v: &SqlValue) -> rusqlite::types::Value {
-    match v {
-        SqlValue::Int(i) => rusqlite::types::Value::Integer(*i),
-        SqlValue::Real(r) => rusqlite::types::Value::Real(*r),
-        SqlValue::Text(s) => rusqlite::types::Value::Text(s.clone()),
-    }
+    Err(Wrapped::Store(e))
 }
 
 fn parse_experiment_id(id: &str) -> Option<i64> {
@@ -408,7 +190,7 @@ fn parse_experiment_id(id: &str) -> Option<i64> {
 /// Experiment ids are integers in MLflow's SQL schema; anything else is a client mistake.
 fn require_experiment_id(id: &str) -> Result<i64, Wrapped> {
     parse_experiment_id(id).ok_or_else(|| {
-        Wrapped(StoreError::InvalidParameter(format!(
+        Wrapped::Store(StoreError::InvalidParameter(format!(
             "Invalid experiment ID '{id}'. Experiment ID must be a valid integer."
         )))
     })
@@ -425,13 +207,13 @@ fn run_not_found(id: &str) -> StoreError {
 const EXPERIMENT_COLUMNS: &str =
     "experiment_id, name, artifact_location, lifecycle_stage, creation_time, last_update_time";
 
-fn experiment_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Experiment> {
+fn experiment_from_row(r: &Row<'_>) -> DbResult<Experiment> {
     Ok(Experiment {
-        experiment_id: r.get::<_, i64>(0)?.to_string(),
+        experiment_id: r.get::<i64>(0)?.to_string(),
         name: r.get(1)?,
-        artifact_location: r.get::<_, Option<String>>(2)?.unwrap_or_default(),
+        artifact_location: r.get::<Option<String>>(2)?.unwrap_or_default(),
         lifecycle_stage: r
-            .get::<_, Option<String>>(3)?
+            .get::<Option<String>>(3)?
             .unwrap_or_else(|| "active".into()),
         creation_time: r.get(4)?,
         last_update_time: r.get(5)?,
@@ -440,7 +222,7 @@ fn experiment_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Experiment> {
 }
 
 fn attach_experiment_tags(
-    conn: &Connection,
+    conn: &mut dyn Db,
     experiments: &mut [Experiment],
 ) -> Result<(), Wrapped> {
     if experiments.is_empty() {
@@ -459,40 +241,26 @@ fn attach_experiment_tags(
             "SELECT experiment_id, \"key\", value FROM experiment_tags WHERE experiment_id IN ({})",
             placeholders(chunk.len())
         );
-        let mut stmt = conn.prepare_cached(&sql)?;
-        let mut rows = stmt.query(params_from_iter(chunk.iter()))?;
-        while let Some(r) = rows.next()? {
+        conn.query(&sql, &chunk.iter().map(Value::from).collect::<Vec<Value>>(), &mut |r| {
             let id: i64 = r.get(0)?;
             if let Some(&i) = by_id.get(&id.to_string()) {
                 experiments[i].tags.push(ExperimentTag {
                     key: r.get(1)?,
-                    value: r.get::<_, Option<String>>(2)?.unwrap_or_default(),
+                    value: r.get::<Option<String>>(2)?.unwrap_or_default(),
                 });
             }
-        }
+            Ok(())
+})?;
     }
     Ok(())
 }
 
-fn placeholders(n: usize) -> String {
-    let mut s = String::with_capacity(n * 3);
-    for i in 0..n {
-        if i > 0 {
-            s.push_str(", ");
-        }
-        s.push('?');
-    }
-    s
-}
 
-fn load_experiment(conn: &Connection, experiment_id: &str) -> Result<Experiment, Wrapped> {
+fn load_experiment(conn: &mut dyn Db, experiment_id: &str) -> Result<Experiment, Wrapped> {
     let id = require_experiment_id(experiment_id)?;
-    let e = conn
-        .prepare_cached(&format!(
+    let e = conn.query_opt(&format!(
             "SELECT {EXPERIMENT_COLUMNS} FROM experiments WHERE experiment_id = ?"
-        ))?
-        .query_row([id], experiment_from_row)
-        .optional()?;
+        ), &args![id], experiment_from_row)?;
     let Some(e) = e else {
         return err(experiment_not_found(experiment_id));
     };
@@ -503,7 +271,7 @@ fn load_experiment(conn: &Connection, experiment_id: &str) -> Result<Experiment,
 }
 
 fn require_active_experiment(
-    conn: &Connection,
+    conn: &mut dyn Db,
     experiment_id: &str,
 ) -> Result<Experiment, Wrapped> {
     let e = load_experiment(conn, experiment_id)?;
@@ -518,39 +286,37 @@ fn require_active_experiment(
 
 const RUN_COLUMNS: &str = "run_uuid, name, user_id, status, start_time, end_time, lifecycle_stage, artifact_uri, experiment_id";
 
-fn run_info_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RunInfo> {
+fn run_info_from_row(r: &Row<'_>) -> DbResult<RunInfo> {
     let id: String = r.get(0)?;
     Ok(RunInfo {
         run_uuid: id.clone(),
         run_id: id,
-        run_name: r.get::<_, Option<String>>(1)?.unwrap_or_default(),
-        user_id: r.get::<_, Option<String>>(2)?.unwrap_or_default(),
+        run_name: r.get::<Option<String>>(1)?.unwrap_or_default(),
+        user_id: r.get::<Option<String>>(2)?.unwrap_or_default(),
         status: r
-            .get::<_, Option<String>>(3)?
+            .get::<Option<String>>(3)?
             .unwrap_or_else(|| "RUNNING".into()),
         start_time: r.get(4)?,
         end_time: r.get(5)?,
         lifecycle_stage: r
-            .get::<_, Option<String>>(6)?
+            .get::<Option<String>>(6)?
             .unwrap_or_else(|| "active".into()),
-        artifact_uri: r.get::<_, Option<String>>(7)?.unwrap_or_default(),
+        artifact_uri: r.get::<Option<String>>(7)?.unwrap_or_default(),
         experiment_id: r
-            .get::<_, Option<i64>>(8)?
+            .get::<Option<i64>>(8)?
             .map(|i| i.to_string())
             .unwrap_or_default(),
     })
 }
 
-fn load_run_info(conn: &Connection, run_id: &str) -> Result<RunInfo, Wrapped> {
-    conn.prepare_cached(&format!(
+fn load_run_info(conn: &mut dyn Db, run_id: &str) -> Result<RunInfo, Wrapped> {
+    conn.query_opt(&format!(
         "SELECT {RUN_COLUMNS} FROM runs WHERE run_uuid = ?"
-    ))?
-    .query_row([run_id], run_info_from_row)
-    .optional()?
-    .ok_or_else(|| Wrapped(run_not_found(run_id)))
+    ), &args![run_id], run_info_from_row)?
+    .ok_or_else(|| Wrapped::Store(run_not_found(run_id)))
 }
 
-fn require_active_run(conn: &Connection, run_id: &str) -> Result<RunInfo, Wrapped> {
+fn require_active_run(conn: &mut dyn Db, run_id: &str) -> Result<RunInfo, Wrapped> {
     let info = load_run_info(conn, run_id)?;
     if info.lifecycle_stage != "active" {
         return err(StoreError::InvalidParameter(format!(
@@ -572,27 +338,26 @@ fn metric_value(value: f64, is_nan: bool) -> f64 {
 /// Runs `sql` (whose first column is a run id and whose parameters are `ids`) and hands
 /// each row to `f` with the run it belongs to.
 fn for_each_run_row(
-    conn: &Connection,
+    conn: &mut dyn Db,
     ids: &[String],
     pos: &HashMap<&str, usize>,
     runs: &mut [Option<Run>],
     sql: &str,
-    f: &mut dyn FnMut(&mut Run, &rusqlite::Row<'_>) -> rusqlite::Result<()>,
+    f: &mut dyn FnMut(&mut Run, &Row<'_>) -> DbResult<()>,
 ) -> Result<(), Wrapped> {
-    let mut stmt = conn.prepare_cached(sql)?;
-    let mut rows = stmt.query(params_from_iter(ids.iter()))?;
-    while let Some(r) = rows.next()? {
+    conn.query(sql, &ids.iter().map(Value::from).collect::<Vec<Value>>(), &mut |r| {
         let id: String = r.get(0)?;
         if let Some(run) = pos.get(id.as_str()).and_then(|&i| runs[i].as_mut()) {
             f(run, r)?;
         }
-    }
+        Ok(())
+})?;
     Ok(())
 }
 
 /// Loads whole runs (info, params, latest metrics, tags, inputs, outputs) for `ids`, in the
 /// order given, with a fixed number of queries per chunk of ids.
-fn load_runs(conn: &Connection, ids: &[String]) -> Result<Vec<Run>, Wrapped> {
+fn load_runs(conn: &mut dyn Db, ids: &[String]) -> Result<Vec<Run>, Wrapped> {
     let mut runs: Vec<Option<Run>> = vec![None; ids.len()];
     let mut pos: HashMap<&str, usize> = HashMap::with_capacity(ids.len());
     for (i, id) in ids.iter().enumerate() {
@@ -601,11 +366,9 @@ fn load_runs(conn: &Connection, ids: &[String]) -> Result<Vec<Run>, Wrapped> {
     for chunk in ids.chunks(IN_CHUNK) {
         let ph = placeholders(chunk.len());
         {
-            let mut stmt = conn.prepare_cached(&format!(
+            conn.query(&format!(
                 "SELECT {RUN_COLUMNS} FROM runs WHERE run_uuid IN ({ph})"
-            ))?;
-            let mut rows = stmt.query(params_from_iter(chunk.iter()))?;
-            while let Some(r) = rows.next()? {
+            ), &chunk.iter().map(Value::from).collect::<Vec<Value>>(), &mut |r| {
                 let info = run_info_from_row(r)?;
                 if let Some(&i) = pos.get(info.run_id.as_str()) {
                     runs[i] = Some(Run {
@@ -615,7 +378,8 @@ fn load_runs(conn: &Connection, ids: &[String]) -> Result<Vec<Run>, Wrapped> {
                         outputs: RunOutputs::default(),
                     });
                 }
-            }
+                Ok(())
+})?;
         }
         for_each_run_row(
             conn,
@@ -635,7 +399,7 @@ fn load_runs(conn: &Connection, ids: &[String]) -> Result<Vec<Run>, Wrapped> {
             &mut runs,
             &format!("SELECT run_uuid, \"key\", value FROM tags WHERE run_uuid IN ({ph}) ORDER BY \"key\""),
             &mut |run, r| {
-                run.data.tags.push(RunTag { key: r.get(1)?, value: r.get::<_, Option<String>>(2)?.unwrap_or_default() });
+                run.data.tags.push(RunTag { key: r.get(1)?, value: r.get::<Option<String>>(2)?.unwrap_or_default() });
                 Ok(())
             },
         )?;
@@ -649,7 +413,7 @@ fn load_runs(conn: &Connection, ids: &[String]) -> Result<Vec<Run>, Wrapped> {
                 run.data.metrics.push(Metric {
                     key: r.get(1)?,
                     value: metric_value(r.get(2)?, r.get(5)?),
-                    timestamp: r.get::<_, Option<i64>>(3)?.unwrap_or(0),
+                    timestamp: r.get::<Option<i64>>(3)?.unwrap_or(0),
                     step: r.get(4)?,
                     ..Default::default()
                 });
@@ -694,9 +458,7 @@ fn load_runs(conn: &Connection, ids: &[String]) -> Result<Vec<Run>, Wrapped> {
                     "SELECT input_uuid, name, value FROM input_tags WHERE input_uuid IN ({}) ORDER BY name",
                     placeholders(uchunk.len())
                 );
-                let mut stmt = conn.prepare_cached(&sql)?;
-                let mut rows = stmt.query(params_from_iter(uchunk.iter()))?;
-                while let Some(r) = rows.next()? {
+                conn.query(&sql, &uchunk.iter().map(Value::from).collect::<Vec<Value>>(), &mut |r| {
                     let uuid: String = r.get(0)?;
                     if let Some(&(ri, di)) = input_index.get(&uuid) {
                         if let Some(run) = runs[ri].as_mut() {
@@ -706,7 +468,8 @@ fn load_runs(conn: &Connection, ids: &[String]) -> Result<Vec<Run>, Wrapped> {
                             });
                         }
                     }
-                }
+                    Ok(())
+})?;
             }
         }
         for_each_run_row(
@@ -759,31 +522,20 @@ fn paged<T>(mut items: Vec<T>, max_results: i64, offset: i64) -> Page<T> {
     }
 }
 
-fn query_strings(
-    conn: &Connection,
-    sql: &str,
-    params: &[SqlValue],
-) -> Result<Vec<String>, Wrapped> {
-    let mut stmt = conn.prepare_cached(sql)?;
-    let rows = stmt.query_map(params_from_iter(params.iter().map(to_sql)), |r| {
-        r.get::<_, String>(0)
-    })?;
-    Ok(rows.collect::<Result<Vec<_>, _>>()?)
-}
-
 fn insert_tags(
-    tx: &rusqlite::Transaction<'_>,
+    tx: &mut dyn Db,
     run_id: &str,
     tags: &[RunTag],
 ) -> Result<(), Wrapped> {
-    let mut stmt = tx.prepare_cached(
-        "INSERT INTO tags (\"key\", value, run_uuid) VALUES (?, ?, ?) ON CONFLICT (\"key\", run_uuid) DO UPDATE SET value = excluded.value",
-    )?;
+    let stmt = tx.dialect().upsert(
+        "tags (\"key\", value, run_uuid) VALUES (?, ?, ?)",
+        "\"key\", run_uuid",
+        &["value"],
+    );
     for t in tags {
-        stmt.execute(rusqlite::params![t.key, t.value, run_id])?;
+        tx.execute(&stmt, &args![t.key, t.value, run_id])?;
         if t.key == "mlflow.runName" {
-            tx.prepare_cached("UPDATE runs SET name = ? WHERE run_uuid = ?")?
-                .execute(rusqlite::params![t.value, run_id])?;
+            tx.execute("UPDATE runs SET name = ? WHERE run_uuid = ?", &args![t.value, run_id])?;
         }
     }
     Ok(())
@@ -808,7 +560,7 @@ fn stored_value(v: f64) -> (f64, bool) {
 }
 
 fn log_metrics(
-    tx: &rusqlite::Transaction<'_>,
+    tx: &mut dyn Db,
     run_id: &str,
     metrics: &[Metric],
 ) -> Result<(), Wrapped> {
@@ -816,8 +568,8 @@ fn log_metrics(
         return Ok(());
     }
     for chunk in metrics.chunks(INSERT_CHUNK) {
-        let mut sql = String::from("INSERT OR IGNORE INTO metrics (\"key\", value, timestamp, run_uuid, step, is_nan) VALUES ");
-        let mut values: Vec<rusqlite::types::Value> = Vec::with_capacity(chunk.len() * 6);
+        let mut sql = String::from("metrics (\"key\", value, timestamp, run_uuid, step, is_nan) VALUES ");
+        let mut values: Vec<Value> = Vec::with_capacity(chunk.len() * 6);
         for (i, m) in chunk.iter().enumerate() {
             sql.push_str(if i == 0 {
                 "(?, ?, ?, ?, ?, ?)"
@@ -825,14 +577,15 @@ fn log_metrics(
                 ", (?, ?, ?, ?, ?, ?)"
             });
             let (v, nan) = stored_value(m.value);
-            values.push(m.key.clone().into());
-            values.push(v.into());
-            values.push(m.timestamp.into());
-            values.push(run_id.to_string().into());
-            values.push(m.step.into());
-            values.push((nan as i64).into());
+            values.push(Value::Text(m.key.clone()));
+            values.push(Value::Real(v));
+            values.push(Value::Int(m.timestamp));
+            values.push(Value::Text(run_id.to_string()));
+            values.push(Value::Int(m.step));
+            values.push(Value::Int(nan as i64));
         }
-        tx.prepare_cached(&sql)?.execute(params_from_iter(values))?;
+        let sql = tx.dialect().insert_ignore(&sql, "run_uuid");
+        tx.execute(&sql, &values)?;
     }
     // latest_metrics keeps, per key, the point with the greatest (step, timestamp, value).
     let mut latest: HashMap<&str, (i64, i64, f64, bool)> = HashMap::new();
@@ -846,19 +599,37 @@ fn log_metrics(
             }
         }
     }
-    let mut stmt = tx.prepare_cached(
-        "INSERT INTO latest_metrics (\"key\", value, timestamp, step, is_nan, run_uuid) VALUES (?, ?, ?, ?, ?, ?) \
-         ON CONFLICT (\"key\", run_uuid) DO UPDATE SET value = excluded.value, timestamp = excluded.timestamp, step = excluded.step, is_nan = excluded.is_nan \
-         WHERE (excluded.step, excluded.timestamp, excluded.value) > (latest_metrics.step, latest_metrics.timestamp, latest_metrics.value)",
-    )?;
-    for (key, (step, ts, v, nan)) in latest {
-        stmt.execute(rusqlite::params![key, v, ts, step, nan, run_id])?;
+    match tx.dialect() {
+        Dialect::Sqlite | Dialect::Postgres => {
+            let stmt = "INSERT INTO latest_metrics (\"key\", value, timestamp, step, is_nan, run_uuid) VALUES (?, ?, ?, ?, ?, ?) \
+                 ON CONFLICT (\"key\", run_uuid) DO UPDATE SET value = excluded.value, timestamp = excluded.timestamp, step = excluded.step, is_nan = excluded.is_nan \
+                 WHERE (excluded.step, excluded.timestamp, excluded.value) > (latest_metrics.step, latest_metrics.timestamp, latest_metrics.value)";
+            for (key, (step, ts, v, nan)) in latest {
+                tx.execute(stmt, &args![key, v, ts, step, nan, run_id])?;
+            }
+        }
+        // MySQL's upsert cannot compare against the old row once it starts assigning, so:
+        // insert if absent, then replace only if the new point is greater.
+        Dialect::Mysql => {
+            let insert = tx.dialect().insert_ignore(
+                "latest_metrics (\"key\", value, timestamp, step, is_nan, run_uuid) VALUES (?, ?, ?, ?, ?, ?)",
+                "run_uuid",
+            );
+            for (key, (step, ts, v, nan)) in latest {
+                tx.execute(&insert, &args![key, v, ts, step, nan, run_id])?;
+                tx.execute(
+                    "UPDATE latest_metrics SET value = ?, timestamp = ?, step = ?, is_nan = ? \
+                     WHERE \"key\" = ? AND run_uuid = ? AND (?, ?, ?) > (step, timestamp, value)",
+                    &args![v, ts, step, nan, key, run_id, step, ts, v],
+                )?;
+            }
+        }
     }
     Ok(())
 }
 
 fn log_params(
-    tx: &rusqlite::Transaction<'_>,
+    tx: &mut dyn Db,
     run_id: &str,
     params: &[Param],
 ) -> Result<(), Wrapped> {
@@ -872,13 +643,12 @@ fn log_params(
             "SELECT \"key\", value FROM params WHERE run_uuid = ? AND \"key\" IN ({})",
             placeholders(keys.len())
         );
-        let mut stmt = tx.prepare_cached(&sql)?;
-        let mut args: Vec<&str> = vec![run_id];
-        args.extend(keys.iter().copied());
-        let mut rows = stmt.query(params_from_iter(args))?;
-        while let Some(r) = rows.next()? {
+        let mut values: Vec<Value> = vec![Value::Text(run_id.to_string())];
+        values.extend(keys.iter().map(|k| Value::Text(k.to_string())));
+        tx.query(&sql, &values, &mut |r| {
             existing.insert(r.get(0)?, r.get(1)?);
-        }
+            Ok(())
+        })?;
     }
     let mut changed = Vec::new();
     let mut new_params = Vec::new();
@@ -898,39 +668,32 @@ fn log_params(
             changed.join(", ")
         )));
     }
-    let mut stmt =
-        tx.prepare_cached("INSERT INTO params (\"key\", value, run_uuid) VALUES (?, ?, ?)")?;
     for p in new_params {
-        stmt.execute(rusqlite::params![p.key, p.value, run_id])?;
+        tx.execute(
+            "INSERT INTO params (\"key\", value, run_uuid) VALUES (?, ?, ?)",
+            &args![p.key, p.value, run_id],
+        )?;
     }
     Ok(())
 }
 
 fn dataset_uuid_for(
-    tx: &rusqlite::Transaction<'_>,
+    tx: &mut dyn Db,
     experiment_id: i64,
     d: &Dataset,
 ) -> Result<String, Wrapped> {
-    let existing: Option<String> = tx
-        .prepare_cached(
-            "SELECT dataset_uuid FROM datasets WHERE experiment_id = ? AND name = ? AND digest = ?",
-        )?
-        .query_row(rusqlite::params![experiment_id, d.name, d.digest], |r| {
+    let existing: Option<String> = tx.query_opt("SELECT dataset_uuid FROM datasets WHERE experiment_id = ? AND name = ? AND digest = ?", &args![experiment_id, d.name, d.digest], |r| {
             r.get(0)
-        })
-        .optional()?;
+        })?;
     if let Some(id) = existing {
         return Ok(id);
     }
     let id = uuid::Uuid::new_v4().simple().to_string();
-    tx.prepare_cached(
-        "INSERT INTO datasets (dataset_uuid, experiment_id, name, digest, dataset_source_type, dataset_source, dataset_schema, dataset_profile) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-    )?
-    .execute(rusqlite::params![id, experiment_id, d.name, d.digest, d.source_type, d.source, d.schema, d.profile])?;
+    tx.execute("INSERT INTO datasets (dataset_uuid, experiment_id, name, digest, dataset_source_type, dataset_source, dataset_schema, dataset_profile) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", &args![id, experiment_id, d.name, d.digest, d.source_type, d.source, d.schema, d.profile])?;
     Ok(id)
 }
 
-fn metric_from_history_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Metric> {
+fn metric_from_history_row(r: &Row<'_>) -> DbResult<Metric> {
     Ok(Metric {
         key: r.get(0)?,
         value: metric_value(r.get(1)?, r.get(4)?),
@@ -941,7 +704,7 @@ fn metric_from_history_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Metric> {
 }
 
 #[async_trait]
-impl TrackingStore for SqliteStore {
+impl TrackingStore for SqlStore {
     async fn create_experiment(
         &self,
         name: &str,
@@ -953,27 +716,23 @@ impl TrackingStore for SqliteStore {
         let tags = tags.to_vec();
         let root = self.inner.default_artifact_root.clone();
         self.write(move |tx| {
-            let taken: Option<i64> = tx
-                .prepare_cached("SELECT experiment_id FROM experiments WHERE name = ? AND workspace = 'default'")?
-                .query_row([&name], |r| r.get(0))
-                .optional()?;
+            let taken: Option<i64> = tx.query_opt("SELECT experiment_id FROM experiments WHERE name = ? AND workspace = 'default'", &args![&name], |r| r.get(0))?;
             if taken.is_some() {
                 return err(StoreError::AlreadyExists(format!("Experiment(name={name}) already exists.")));
             }
             let now = now_millis();
-            tx.prepare_cached(
+            let id = tx.insert_returning_id(
                 "INSERT INTO experiments (name, artifact_location, lifecycle_stage, creation_time, last_update_time, workspace) VALUES (?, ?, 'active', ?, ?, 'default')",
-            )?
-            .execute(rusqlite::params![name, artifact_location, now, now])?;
-            let id = tx.last_insert_rowid();
+                &args![name, artifact_location, now, now],
+                "experiment_id",
+            )?;
             if artifact_location.is_none() {
                 let location = append_to_uri_path(&root, &id.to_string());
-                tx.prepare_cached("UPDATE experiments SET artifact_location = ? WHERE experiment_id = ?")?
-                    .execute(rusqlite::params![location, id])?;
+                tx.execute("UPDATE experiments SET artifact_location = ? WHERE experiment_id = ?", &args![location, id])?;
             }
-            let mut stmt = tx.prepare_cached("INSERT INTO experiment_tags (\"key\", value, experiment_id) VALUES (?, ?, ?)")?;
-            for t in &tags {
-                stmt.execute(rusqlite::params![t.key, t.value, id])?;
+            let stmt = "INSERT INTO experiment_tags (\"key\", value, experiment_id) VALUES (?, ?, ?)";
+for t in &tags {
+                tx.execute(&stmt, &args![t.key, t.value, id])?;
             }
             Ok(id.to_string())
         })
@@ -988,10 +747,7 @@ impl TrackingStore for SqliteStore {
     async fn get_experiment_by_name(&self, name: &str) -> StoreResult<Option<Experiment>> {
         let name = name.to_string();
         self.read(move |conn| {
-            let e = conn
-                .prepare_cached(&format!("SELECT {EXPERIMENT_COLUMNS} FROM experiments WHERE name = ? AND workspace = 'default'"))?
-                .query_row([&name], experiment_from_row)
-                .optional()?;
+            let e = conn.query_opt(&format!("SELECT {EXPERIMENT_COLUMNS} FROM experiments WHERE name = ? AND workspace = 'default'"), &args![&name], experiment_from_row)?;
             match e {
                 None => Ok(None),
                 Some(e) => {
@@ -1017,8 +773,8 @@ impl TrackingStore for SqliteStore {
                     .join(", "),
                 placeholders(stages.len())
             ));
-            f.params.extend(stages.iter().map(|s| SqlValue::Text(s.to_string())));
-            let filter = query::experiment_filter(DIALECT, &q.filter);
+            f.params.extend(stages.iter().map(|s| Value::Text(s.to_string())));
+            let filter = query::experiment_filter(conn.dialect(), &q.filter);
             if !filter.sql.is_empty() {
                 f.sql.push_str(" AND ");
                 f.sql.push_str(&filter.sql);
@@ -1027,11 +783,9 @@ impl TrackingStore for SqliteStore {
             f.sql.push_str(" ORDER BY ");
             f.sql.push_str(&query::experiment_order_by(&q.order_by));
             f.sql.push_str(" LIMIT ? OFFSET ?");
-            f.params.push(SqlValue::Int(q.max_results + 1));
-            f.params.push(SqlValue::Int(q.offset));
-            let mut stmt = conn.prepare_cached(&f.sql)?;
-            let rows = stmt.query_map(params_from_iter(f.params.iter().map(to_sql)), experiment_from_row)?;
-            let mut items = rows.collect::<Result<Vec<_>, _>>()?;
+            f.params.push(Value::Int(q.max_results + 1));
+            f.params.push(Value::Int(q.offset));
+            let mut items = conn.query_map(&f.sql, &f.params, experiment_from_row)?;
             attach_experiment_tags(conn, &mut items)?;
             Ok(paged(items, q.max_results, q.offset))
         })
@@ -1046,17 +800,13 @@ impl TrackingStore for SqliteStore {
             if e.name == new_name {
                 return Ok(());
             }
-            let taken: Option<i64> = tx
-                .prepare_cached("SELECT experiment_id FROM experiments WHERE name = ? AND workspace = 'default'")?
-                .query_row([&new_name], |r| r.get(0))
-                .optional()?;
+            let taken: Option<i64> = tx.query_opt("SELECT experiment_id FROM experiments WHERE name = ? AND workspace = 'default'", &args![&new_name], |r| r.get(0))?;
             if taken.is_some() {
                 return err(StoreError::BadRequest(format!(
                     "Experiment(name={new_name}) already exists. Choose another name."
                 )));
             }
-            tx.prepare_cached("UPDATE experiments SET name = ?, last_update_time = ? WHERE experiment_id = ?")?
-                .execute(rusqlite::params![new_name, now_millis(), e.experiment_id.parse::<i64>().unwrap_or(-1)])?;
+            tx.execute("UPDATE experiments SET name = ?, last_update_time = ? WHERE experiment_id = ?", &args![new_name, now_millis(), e.experiment_id.parse::<i64>().unwrap_or(-1)])?;
             Ok(())
         })
         .await
@@ -1073,11 +823,9 @@ impl TrackingStore for SqliteStore {
             }
             let now = now_millis();
             let eid = parse_experiment_id(&id).unwrap_or(-1);
-            tx.prepare_cached("UPDATE experiments SET lifecycle_stage = 'deleted', last_update_time = ? WHERE experiment_id = ?")?
-                .execute(rusqlite::params![now, eid])?;
+            tx.execute("UPDATE experiments SET lifecycle_stage = 'deleted', last_update_time = ? WHERE experiment_id = ?", &args![now, eid])?;
             // MLflow deletes the experiment's runs with it (and restores them with it).
-            tx.prepare_cached("UPDATE runs SET lifecycle_stage = 'deleted', deleted_time = ? WHERE experiment_id = ? AND lifecycle_stage = 'active'")?
-                .execute(rusqlite::params![now, eid])?;
+            tx.execute("UPDATE runs SET lifecycle_stage = 'deleted', deleted_time = ? WHERE experiment_id = ? AND lifecycle_stage = 'active'", &args![now, eid])?;
             Ok(())
         })
         .await
@@ -1094,10 +842,8 @@ impl TrackingStore for SqliteStore {
                 )));
             }
             let eid = parse_experiment_id(&id).unwrap_or(-1);
-            tx.prepare_cached("UPDATE experiments SET lifecycle_stage = 'active', last_update_time = ? WHERE experiment_id = ?")?
-                .execute(rusqlite::params![now_millis(), eid])?;
-            tx.prepare_cached("UPDATE runs SET lifecycle_stage = 'active', deleted_time = NULL WHERE experiment_id = ? AND lifecycle_stage = 'deleted'")?
-                .execute(rusqlite::params![eid])?;
+            tx.execute("UPDATE experiments SET lifecycle_stage = 'active', last_update_time = ? WHERE experiment_id = ?", &args![now_millis(), eid])?;
+            tx.execute("UPDATE runs SET lifecycle_stage = 'active', deleted_time = NULL WHERE experiment_id = ? AND lifecycle_stage = 'deleted'", &args![eid])?;
             Ok(())
         })
         .await
@@ -1107,10 +853,7 @@ impl TrackingStore for SqliteStore {
         let id = experiment_id.to_string();
         self.write(move |tx| {
             require_active_experiment(tx, &id)?;
-            tx.prepare_cached(
-                "INSERT INTO experiment_tags (\"key\", value, experiment_id) VALUES (?, ?, ?) ON CONFLICT (\"key\", experiment_id) DO UPDATE SET value = excluded.value",
-            )?
-            .execute(rusqlite::params![tag.key, tag.value, parse_experiment_id(&id).unwrap_or(-1)])?;
+            tx.execute(&tx.dialect().upsert("experiment_tags (\"key\", value, experiment_id) VALUES (?, ?, ?)", "\"key\", experiment_id", &["value"]), &args![tag.key, tag.value, parse_experiment_id(&id).unwrap_or(-1)])?;
             Ok(())
         })
         .await
@@ -1121,11 +864,7 @@ impl TrackingStore for SqliteStore {
         let key = key.to_string();
         self.write(move |tx| {
             require_active_experiment(tx, &id)?;
-            let n = tx
-                .prepare_cached(
-                    "DELETE FROM experiment_tags WHERE experiment_id = ? AND \"key\" = ?",
-                )?
-                .execute(rusqlite::params![
+            let n = tx.execute("DELETE FROM experiment_tags WHERE experiment_id = ? AND \"key\" = ?", &args![
                     parse_experiment_id(&id).unwrap_or(-1),
                     key
                 ])?;
@@ -1144,11 +883,8 @@ impl TrackingStore for SqliteStore {
             let e = require_active_experiment(tx, &run.experiment_id)?;
             let run_id = uuid::Uuid::new_v4().simple().to_string();
             let artifact_uri = append_to_uri_path(&append_to_uri_path(&e.artifact_location, &run_id), "artifacts");
-            tx.prepare_cached(
-                "INSERT INTO runs (run_uuid, name, source_type, source_name, entry_point_name, user_id, status, start_time, end_time, source_version, lifecycle_stage, artifact_uri, experiment_id) \
-                 VALUES (?, ?, 'UNKNOWN', '', '', ?, 'RUNNING', ?, NULL, '', 'active', ?, ?)",
-            )?
-            .execute(rusqlite::params![
+            tx.execute("INSERT INTO runs (run_uuid, name, source_type, source_name, entry_point_name, user_id, status, start_time, end_time, source_version, lifecycle_stage, artifact_uri, experiment_id) \
+                 VALUES (?, ?, 'UNKNOWN', '', '', ?, 'RUNNING', ?, NULL, '', 'active', ?, ?)", &args![
                 run_id,
                 run.run_name,
                 run.user_id,
@@ -1161,7 +897,7 @@ impl TrackingStore for SqliteStore {
             tags.push(RunTag { key: "mlflow.runName".into(), value: run.run_name.clone() });
             insert_tags(tx, &run_id, &tags)?;
             let mut runs = load_runs(tx, std::slice::from_ref(&run_id))?;
-            runs.pop().ok_or_else(|| Wrapped(run_not_found(&run_id)))
+            runs.pop().ok_or_else(|| Wrapped::Store(run_not_found(&run_id)))
         })
         .await
     }
@@ -1170,7 +906,7 @@ impl TrackingStore for SqliteStore {
         let id = run_id.to_string();
         self.read(move |conn| {
             let mut runs = load_runs(conn, std::slice::from_ref(&id))?;
-            runs.pop().ok_or_else(|| Wrapped(run_not_found(&id)))
+            runs.pop().ok_or_else(|| Wrapped::Store(run_not_found(&id)))
         })
         .await
     }
@@ -1180,12 +916,10 @@ impl TrackingStore for SqliteStore {
         self.write(move |tx| {
             require_active_run(tx, &id)?;
             if let Some(status) = &update.status {
-                tx.prepare_cached("UPDATE runs SET status = ? WHERE run_uuid = ?")?
-                    .execute(rusqlite::params![status, id])?;
+                tx.execute("UPDATE runs SET status = ? WHERE run_uuid = ?", &args![status, id])?;
             }
             if let Some(end) = update.end_time {
-                tx.prepare_cached("UPDATE runs SET end_time = ? WHERE run_uuid = ?")?
-                    .execute(rusqlite::params![end, id])?;
+                tx.execute("UPDATE runs SET end_time = ? WHERE run_uuid = ?", &args![end, id])?;
             }
             if let Some(name) = &update.run_name {
                 insert_tags(
@@ -1206,10 +940,7 @@ impl TrackingStore for SqliteStore {
         let id = run_id.to_string();
         self.write(move |tx| {
             load_run_info(tx, &id)?;
-            tx.prepare_cached(
-                "UPDATE runs SET lifecycle_stage = 'deleted', deleted_time = ? WHERE run_uuid = ?",
-            )?
-            .execute(rusqlite::params![now_millis(), id])?;
+            tx.execute("UPDATE runs SET lifecycle_stage = 'deleted', deleted_time = ? WHERE run_uuid = ?", &args![now_millis(), id])?;
             Ok(())
         })
         .await
@@ -1219,8 +950,7 @@ impl TrackingStore for SqliteStore {
         let id = run_id.to_string();
         self.write(move |tx| {
             load_run_info(tx, &id)?;
-            tx.prepare_cached("UPDATE runs SET lifecycle_stage = 'active', deleted_time = NULL WHERE run_uuid = ?")?
-                .execute(rusqlite::params![id])?;
+            tx.execute("UPDATE runs SET lifecycle_stage = 'active', deleted_time = NULL WHERE run_uuid = ?", &args![id])?;
             Ok(())
         })
         .await
@@ -1229,7 +959,7 @@ impl TrackingStore for SqliteStore {
     async fn log_batch(&self, run_id: &str, batch: LogBatch) -> StoreResult<()> {
         let id = run_id.to_string();
         let entries = batch.metrics.len() + batch.params.len() + batch.tags.len();
-        let job = move |tx: &rusqlite::Transaction<'_>| -> Result<(), Wrapped> {
+        let job = move |tx: &mut dyn Db| -> Result<(), Wrapped> {
             let info = require_active_run(tx, &id)?;
             log_params(tx, &id, &batch.params)?;
             log_metrics(tx, &id, &batch.metrics)?;
@@ -1244,7 +974,7 @@ impl TrackingStore for SqliteStore {
         };
         // Big batches take milliseconds: they go to the writer thread, never an HTTP worker.
         if entries > SMALL_WRITE_ENTRIES {
-            self.write_grouped(job).await
+            self.write_large(job).await
         } else {
             self.write(job).await
         }
@@ -1255,9 +985,7 @@ impl TrackingStore for SqliteStore {
         let key = key.to_string();
         self.write(move |tx| {
             require_active_run(tx, &id)?;
-            let n = tx
-                .prepare_cached("DELETE FROM tags WHERE run_uuid = ? AND \"key\" = ?")?
-                .execute(rusqlite::params![id, key])?;
+            let n = tx.execute("DELETE FROM tags WHERE run_uuid = ? AND \"key\" = ?", &args![id, key])?;
             if n == 0 {
                 return err(StoreError::NotFound(format!(
                     "No tag with name: {key} in run with id {id}"
@@ -1281,23 +1009,17 @@ impl TrackingStore for SqliteStore {
             let eid = parse_experiment_id(&info.experiment_id).unwrap_or(-1);
             for input in &datasets {
                 let dataset_uuid = dataset_uuid_for(tx, eid, &input.dataset)?;
-                let existing: Option<String> = tx
-                    .prepare_cached("SELECT input_uuid FROM inputs WHERE source_type = 'DATASET' AND source_id = ? AND destination_type = 'RUN' AND destination_id = ?")?
-                    .query_row(rusqlite::params![dataset_uuid, id], |r| r.get(0))
-                    .optional()?;
+                let existing: Option<String> = tx.query_opt("SELECT input_uuid FROM inputs WHERE source_type = 'DATASET' AND source_id = ? AND destination_type = 'RUN' AND destination_id = ?", &args![dataset_uuid, id], |r| r.get(0))?;
                 if existing.is_some() {
                     continue;
                 }
                 let input_uuid = uuid::Uuid::new_v4().simple().to_string();
-                tx.prepare_cached(
-                    "INSERT INTO inputs (input_uuid, source_type, source_id, destination_type, destination_id, step) VALUES (?, 'DATASET', ?, 'RUN', ?, 0)",
-                )?
-                .execute(rusqlite::params![input_uuid, dataset_uuid, id])?;
+                tx.execute("INSERT INTO inputs (input_uuid, source_type, source_id, destination_type, destination_id, step) VALUES (?, 'DATASET', ?, 'RUN', ?, 0)", &args![input_uuid, dataset_uuid, id])?;
                 let mut seen = HashSet::new();
-                let mut stmt = tx.prepare_cached("INSERT INTO input_tags (input_uuid, name, value) VALUES (?, ?, ?)")?;
-                for t in &input.tags {
+                let stmt = "INSERT INTO input_tags (input_uuid, name, value) VALUES (?, ?, ?)";
+for t in &input.tags {
                     if seen.insert(t.key.clone()) {
-                        stmt.execute(rusqlite::params![input_uuid, t.key, t.value])?;
+                        tx.execute(&stmt, &args![input_uuid, t.key, t.value])?;
                     }
                 }
             }
@@ -1317,12 +1039,9 @@ impl TrackingStore for SqliteStore {
         self.write(move |tx| {
             require_active_run(tx, &id)?;
             const KEY: &str = "mlflow.log-model.history";
-            let previous: Option<String> = tx
-                .prepare_cached("SELECT value FROM tags WHERE run_uuid = ? AND \"key\" = ?")?
-                .query_row(rusqlite::params![id, KEY], |r| r.get(0))
-                .optional()?;
+            let previous: Option<String> = tx.query_opt("SELECT value FROM tags WHERE run_uuid = ? AND \"key\" = ?", &args![id, KEY], |r| r.get(0))?;
             let model: serde_json::Value = serde_json::from_str(&model_json).map_err(|e| {
-                Wrapped(StoreError::InvalidParameter(format!(
+                Wrapped::Store(StoreError::InvalidParameter(format!(
                     "Malformed model info: {e}"
                 )))
             })?;
@@ -1331,7 +1050,7 @@ impl TrackingStore for SqliteStore {
                 .unwrap_or_default();
             history.push(model);
             let value = serde_json::to_string(&history)
-                .map_err(|e| Wrapped(StoreError::Backend(e.to_string())))?;
+                .map_err(|e| Wrapped::Store(StoreError::Backend(e.to_string())))?;
             if value.chars().count() > ferroflow_types::limits::MAX_TAG_VAL_LENGTH {
                 return err(StoreError::InvalidParameter(format!(
                     "'{KEY}' exceeds the maximum length of {} characters",
@@ -1351,7 +1070,7 @@ impl TrackingStore for SqliteStore {
     }
 
     async fn create_logged_model(&self, model: CreateLoggedModel) -> StoreResult<LoggedModel> {
-        self.write(move |tx| logged_models::create(tx, model)).await
+        self.write(move |tx| logged_models::create(tx, &model)).await
     }
 
     async fn get_logged_model(
@@ -1416,13 +1135,13 @@ impl TrackingStore for SqliteStore {
             if ids.is_empty() {
                 return Ok(Page { items: Vec::new(), next_page_token: None });
             }
-            let (joins, order, inner) = query::run_order_by(DIALECT, &q.order_by, &q.filter);
+            let (joins, order, inner) = query::run_order_by(conn.dialect(), &q.order_by, &q.filter);
             let stages = q.view_type.lifecycle_stages();
             let mut f = Fragment::new(format!("SELECT runs.run_uuid FROM runs{} WHERE runs.experiment_id IN ({}) AND runs.lifecycle_stage IN ({})", joins.sql, placeholders(ids.len()), placeholders(stages.len())));
             f.params.extend(joins.params);
-            f.params.extend(ids.iter().map(|i| SqlValue::Int(*i)));
-            f.params.extend(stages.iter().map(|s| SqlValue::Text(s.to_string())));
-            let filter = query::run_filter(DIALECT, &q.filter, &inner);
+            f.params.extend(ids.iter().map(|i| Value::Int(*i)));
+            f.params.extend(stages.iter().map(|s| Value::Text(s.to_string())));
+            let filter = query::run_filter(conn.dialect(), &q.filter, &inner);
             if !filter.sql.is_empty() {
                 f.sql.push_str(" AND ");
                 f.sql.push_str(&filter.sql);
@@ -1431,9 +1150,9 @@ impl TrackingStore for SqliteStore {
             f.sql.push_str(" ORDER BY ");
             f.sql.push_str(&order);
             f.sql.push_str(" LIMIT ? OFFSET ?");
-            f.params.push(SqlValue::Int(q.max_results + 1));
-            f.params.push(SqlValue::Int(q.offset));
-            let run_ids = query_strings(conn, &f.sql, &f.params)?;
+            f.params.push(Value::Int(q.max_results + 1));
+            f.params.push(Value::Int(q.offset));
+            let run_ids = conn.query_strings(&f.sql, &f.params)?;
             let page = paged(run_ids, q.max_results, q.offset);
             let runs = load_runs(conn, &page.items)?;
             Ok(Page { items: runs, next_page_token: page.next_page_token })
@@ -1444,12 +1163,8 @@ impl TrackingStore for SqliteStore {
     async fn get_metric_history(&self, q: MetricHistoryQuery) -> StoreResult<Page<Metric>> {
         self.read(move |conn| {
             // Like MLflow, an unknown run simply has no history.
-            let limit = q.max_results.map(|m| m + 1).unwrap_or(-1);
-            let mut stmt = conn.prepare_cached(
-                "SELECT \"key\", value, timestamp, step, is_nan FROM metrics WHERE run_uuid = ? AND \"key\" = ? ORDER BY timestamp, step, value LIMIT ? OFFSET ?",
-            )?;
-            let rows = stmt.query_map(rusqlite::params![q.run_id, q.metric_key, limit, q.offset], metric_from_history_row)?;
-            let items = rows.collect::<Result<Vec<_>, _>>()?;
+            let limit = q.max_results.map(|m| m + 1).unwrap_or(i64::MAX);
+            let items = conn.query_map("SELECT \"key\", value, timestamp, step, is_nan FROM metrics WHERE run_uuid = ? AND \"key\" = ? ORDER BY timestamp, step, value LIMIT ? OFFSET ?", &args![q.run_id, q.metric_key, limit, q.offset], metric_from_history_row)?;
             Ok(match q.max_results {
                 Some(max) => paged(items, max, q.offset),
                 None => Page { items, next_page_token: None },
@@ -1471,12 +1186,10 @@ impl TrackingStore for SqliteStore {
                 "SELECT \"key\", value, timestamp, step, is_nan, run_uuid FROM metrics WHERE run_uuid IN ({}) AND \"key\" = ? ORDER BY run_uuid, timestamp, step, value LIMIT ?",
                 placeholders(run_ids.len())
             );
-            let mut args: Vec<rusqlite::types::Value> = run_ids.iter().map(|r| r.clone().into()).collect();
-            args.push(key.into());
-            args.push(max_results.into());
-            let mut stmt = conn.prepare_cached(&sql)?;
-            let rows = stmt.query_map(params_from_iter(args), |r| Ok(RunMetric { run_id: r.get(5)?, metric: metric_from_history_row(r)? }))?;
-            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+            let mut args: Vec<Value> = run_ids.iter().map(|r| Value::Text(r.clone())).collect();
+            args.push(Value::Text(key.clone()));
+            args.push(Value::Int(max_results));
+            Ok(conn.query_map(&sql, &args, |r| Ok(RunMetric { run_id: r.get(5)?, metric: metric_from_history_row(r)? }))?)
         })
         .await
     }
@@ -1488,24 +1201,26 @@ impl TrackingStore for SqliteStore {
         self.read(move |conn| {
             // Sampling happens in SQL: number the run's distinct steps in the window, keep
             // every k-th one plus the first and last, and return the points at those steps.
-            let sql = "WITH steps AS (\
-                   SELECT DISTINCT step FROM metrics WHERE run_uuid = ?1 AND \"key\" = ?2 AND step >= ?3 AND step <= ?4), \
+            let stride = conn.dialect().int_div("cnt + ? - 2", "? - 1");
+            let sql = format!("WITH steps AS (\
+                   SELECT DISTINCT step FROM metrics WHERE run_uuid = ? AND \"key\" = ? AND step >= ? AND step <= ?), \
                  numbered AS (\
                    SELECT step, ROW_NUMBER() OVER (ORDER BY step) - 1 AS rn, COUNT(*) OVER () AS cnt FROM steps), \
                  chosen AS (\
-                   SELECT step FROM numbered WHERE cnt <= ?5 OR rn = cnt - 1 OR rn % ((cnt + ?5 - 2) / (?5 - 1)) = 0) \
+                   SELECT step FROM numbered WHERE cnt <= ? OR rn = cnt - 1 OR rn % {stride} = 0) \
                  SELECT m.\"key\", m.value, m.timestamp, m.step, m.is_nan FROM metrics m JOIN chosen c ON c.step = m.step \
-                 WHERE m.run_uuid = ?1 AND m.\"key\" = ?2 ORDER BY m.step, m.timestamp, m.value";
+                 WHERE m.run_uuid = ? AND m.\"key\" = ? ORDER BY m.step, m.timestamp, m.value");
             let mut out = Vec::new();
             let max = q.max_results.max(2);
             let start = q.start_step.unwrap_or(i64::MIN);
             let end = q.end_step.unwrap_or(i64::MAX);
-            let mut stmt = conn.prepare_cached(sql)?;
             for run_id in &q.run_ids {
-                let rows = stmt.query_map(rusqlite::params![run_id, q.metric_key, start, end, max], metric_from_history_row)?;
-                for m in rows {
-                    out.push(RunMetric { run_id: run_id.clone(), metric: m? });
-                }
+                let rows = conn.query_map(
+                    &sql,
+                    &args![run_id, q.metric_key, start, end, max, max, max, run_id, q.metric_key],
+                    metric_from_history_row,
+                )?;
+                out.extend(rows.into_iter().map(|metric| RunMetric { run_id: run_id.clone(), metric }));
             }
             Ok(out)
         })
