@@ -63,7 +63,8 @@ BACKEND = os.environ.get("FERROFLOW_TEST_BACKEND", "sqlite").strip().lower()
 if BACKEND not in ("sqlite", "postgresql", "mysql"):
     raise pytest.UsageError(
         f"FERROFLOW_TEST_BACKEND must be sqlite, postgresql or mysql, got {BACKEND!r}")
-PG_ADMIN = os.environ.get("FERROFLOW_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+PG_ADMIN = os.environ.get(
+    "FERROFLOW_TEST_PG", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
 MYSQL_ADMIN = os.environ.get("FERROFLOW_TEST_MYSQL", "mysql+pymysql://root@127.0.0.1:3306/test")
 
 _throwaway: list[tuple[str, str]] = []
@@ -124,6 +125,9 @@ def db_rows(backend_uri: str, sql: str, **params) -> list[tuple]:
     engine = sqlalchemy.create_engine(backend_uri, poolclass=sqlalchemy.pool.NullPool)
     try:
         with engine.connect() as con:
+            if engine.dialect.name == "mysql":  # double quotes name columns, as elsewhere
+                con.execute(sqlalchemy.text(
+                    "SET SESSION sql_mode = CONCAT(@@SESSION.sql_mode, ',ANSI_QUOTES')"))
             return [tuple(r) for r in con.execute(sqlalchemy.text(sql), params).fetchall()]
     finally:
         engine.dispose()

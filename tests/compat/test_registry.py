@@ -858,8 +858,8 @@ def test_deleted_version_row_kept_redacted_in_the_database(api, server, run):
         "SELECT current_stage, source, run_id, run_link, description, user_id, "
         "status_message, storage_location, status FROM model_versions "
         "WHERE name = :name AND version = 1", name=name)[0]
-        tags = con.execute("SELECT key, value FROM model_version_tags WHERE name = ?",
-                           (name,)).fetchall()
+    tags = db_rows(server.backend_uri,
+                   'SELECT "key", value FROM model_version_tags WHERE name = :name', name=name)
     assert row == ("Deleted_Internal", "REDACTED-SOURCE-PATH", "REDACTED-RUN-ID",
                    "REDACTED-RUN-LINK", None, None, None, f"runs:/{rid}/model", "READY")
     assert tags == [("k", "v")]

@@ -22,6 +22,9 @@ pub enum DbErrorKind {
     /// A unique or primary key was already taken (often a concurrent writer won a race:
     /// running the transaction again sees its row and answers as MLflow would).
     Duplicate,
+    /// A value longer than its column (PostgreSQL and MySQL enforce VARCHAR lengths, SQLite
+    /// does not): the user's input, so a 400 with the database's message.
+    TooLong,
     /// Anything else (a bug or a schema mismatch): a 500 with the database's message.
     Other,
 }
@@ -65,6 +68,10 @@ impl From<DbError> for StoreError {
             )),
             DbErrorKind::Retry => StoreError::Unavailable(format!(
                 "the backend database could not complete the request: {}",
+                e.message
+            )),
+            DbErrorKind::TooLong => StoreError::InvalidParameter(format!(
+                "A value is longer than its database column allows: {}",
                 e.message
             )),
             DbErrorKind::Duplicate | DbErrorKind::Other => StoreError::Backend(e.message),

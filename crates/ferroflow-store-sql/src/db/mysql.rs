@@ -32,6 +32,8 @@ pub fn map_error(e: mysql::Error) -> DbError {
             1213 | 1205 => DbErrorKind::Retry,
             // ER_DUP_ENTRY
             1062 => DbErrorKind::Duplicate,
+            // ER_DATA_TOO_LONG
+            1406 => DbErrorKind::TooLong,
             // Server shutting down, too many connections, lost connection, access denied, unknown database
             1053 | 1040 | 2006 | 2013 | 1045 | 1049 | 1927 => DbErrorKind::Connection,
             _ => DbErrorKind::Other,

@@ -39,6 +39,8 @@ pub fn map_error(e: postgres::Error) -> DbError {
             DbErrorKind::Retry
         } else if *code == SqlState::UNIQUE_VIOLATION {
             DbErrorKind::Duplicate
+        } else if *code == SqlState::STRING_DATA_RIGHT_TRUNCATION {
+            DbErrorKind::TooLong
         } else if code.code().starts_with("08")
             || *code == SqlState::ADMIN_SHUTDOWN
             || *code == SqlState::CRASH_SHUTDOWN
