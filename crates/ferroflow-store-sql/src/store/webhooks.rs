@@ -207,7 +207,7 @@ impl WebhookStore for SqlStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sqlite::SqliteOptions;
+    use crate::store::SqliteOptions;
 
     fn store() -> (SqlStore, std::path::PathBuf) {
         let dir =
