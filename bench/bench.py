@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Ferroflow vs MLflow vs FastTrackML: the same raw-HTTP workloads against each server.
 
-Each server is started fresh on its own temp dir with a SQLite backend and a free
+Each server is started fresh on its own temp dir with a SQLite backend (or, with
+``--backend postgresql``, its own new PostgreSQL database on 127.0.0.1:5432) and a free
 loopback port, driven with identical client code (stdlib ``http.client`` with one
 keep-alive connection per thread: it costs far less client CPU per request than
 ``requests``, which matters on a 2-core box where client and server share the CPU),
@@ -14,6 +15,7 @@ an error and the run goes on. Only 127.0.0.1 is ever contacted.
     bench/.venv/bin/python bench/bench.py                # full sizes
     bench/.venv/bin/python bench/bench.py --quick        # a few minutes on 2 cores
     bench/.venv/bin/python bench/bench.py --servers mlflow,fasttrackml --workloads search_10k
+    bench/.venv/bin/python bench/bench.py --backend postgresql   # same, on PostgreSQL
 """
 
 from __future__ import annotations
@@ -48,6 +50,38 @@ API = "/api/2.0/mlflow"
 READY_PROBE = API + "/experiments/search?max_results=1"
 SERVER_ORDER = ["ferroflow", "fasttrackml", "mlflow"]
 WORKLOADS = ["create_runs", "log_metric_8_clients", "log_batch_1000", "search_10k", "get_history_100k"]
+# The database behind every server: "sqlite" (a file in the server's temp dir) or
+# "postgresql" (a fresh database per server on PG_HOST, dropped afterwards).
+BACKEND = {"kind": "sqlite"}
+PG_HOST = os.environ.get("BENCH_PG", "postgres@127.0.0.1:5432")
+
+
+def pg_database_name(tmp: str) -> str:
+    return "ffbench_" + os.path.basename(tmp).replace("-", "_").lower()
+
+
+def _psql(sql: str) -> None:
+    user, hostport = PG_HOST.split("@", 1)
+    host, port = hostport.split(":", 1)
+    subprocess.run(["psql", "-h", host, "-p", port, "-U", user, "-d", "postgres", "-v",
+                    "ON_ERROR_STOP=1", "-q", "-c", sql], check=True, capture_output=True)
+
+
+def db_uri(flavor: str, tmp: str) -> str:
+    """The backend URI for one server, in the form that server expects."""
+    if BACKEND["kind"] == "sqlite":
+        # FastTrackML's SQLite URI is sqlite://<path> (its default is the relative
+        # sqlite://fasttrackml.db), so an absolute /tmp/x/bench.db becomes
+        # sqlite:///tmp/x/bench.db -- the same 3-slash string SQLAlchemy wants.
+        return f"sqlite:///{tmp}/bench.db" if flavor != "fasttrackml" else f"sqlite://{tmp}/bench.db"
+    db = pg_database_name(tmp)
+    if flavor == "mlflow":
+        return f"postgresql+psycopg2://{PG_HOST}/{db}"
+    if flavor == "fasttrackml":
+        return f"postgres://{PG_HOST}/{db}?sslmode=disable"
+    return f"postgresql://{PG_HOST}/{db}"
+
+
 REQUEST_TIMEOUT_S = 300.0  # generous: MLflow under 8 writers on 2 cores can be slow
 
 
@@ -431,7 +465,7 @@ def server_specs(args) -> dict[str, ServerSpec]:
             ff,
             lambda tmp, port: [
                 ff, "server",
-                "--backend-store-uri", f"sqlite:///{tmp}/bench.db",
+                "--backend-store-uri", db_uri("ferroflow", tmp),
                 "--default-artifact-root", f"{tmp}/artifacts",
                 "--host", "127.0.0.1", "--port", str(port),
             ],
@@ -445,7 +479,7 @@ def server_specs(args) -> dict[str, ServerSpec]:
             # keeps the proxied artifact store inside the temp dir instead of ./mlartifacts.
             lambda tmp, port: [
                 mlflow_bin, "server",
-                "--backend-store-uri", f"sqlite:///{tmp}/bench.db",
+                "--backend-store-uri", db_uri("mlflow", tmp),
                 "--artifacts-destination", f"{tmp}/artifacts",
                 "--host", "127.0.0.1", "--port", str(port),
                 *mlflow_extra,
@@ -457,12 +491,9 @@ def server_specs(args) -> dict[str, ServerSpec]:
         "fasttrackml": ServerSpec(
             "fasttrackml",
             fml_bin,
-            # FastTrackML's SQLite URI is sqlite://<path> (its default is the relative
-            # sqlite://fasttrackml.db), so an absolute /tmp/x/bench.db becomes
-            # sqlite:///tmp/x/bench.db -- the same 3-slash string SQLAlchemy wants.
             lambda tmp, port: [
                 fml_bin, "server",
-                "--database-uri", f"sqlite://{tmp}/bench.db",
+                "--database-uri", db_uri("fasttrackml", tmp),
                 "--default-artifact-root", f"{tmp}/artifacts",
                 "--listen-address", f"127.0.0.1:{port}",
             ],
@@ -488,6 +519,8 @@ class Server:
         self.startup_ms: float | None = None
 
     def start(self, timeout_s: float) -> None:
+        if BACKEND["kind"] == "postgresql":
+            _psql(f"CREATE DATABASE {pg_database_name(self.tmp)}")
         argv = self.spec.command(self.tmp, self.port)
         log(f"{self.spec.name}: {' '.join(argv)}")
         self._log_file = open(self.log_path, "wb")
@@ -547,6 +580,11 @@ class Server:
                 continue
         self.proc = None
         self._log_file.close()
+        if BACKEND["kind"] == "postgresql":
+            try:
+                _psql(f"DROP DATABASE IF EXISTS {pg_database_name(self.tmp)} WITH (FORCE)")
+            except subprocess.CalledProcessError as e:
+                log(f"could not drop {pg_database_name(self.tmp)}: {e.stderr!r}")
         if self in _LIVE_SERVERS:
             _LIVE_SERVERS.remove(self)
         if self.keep_tmp:
@@ -958,7 +996,10 @@ def render_markdown(report: dict) -> str:
     res = report["servers"]
     lines = [f"## Ferroflow benchmark {report['timestamp']}{' (--quick)' if report['config']['quick'] else ''}", "",
              f"Machine: {m['nproc']} cores, {m['memory_gb']} GB, {m['cpu_model']}, Linux {m['kernel']}, "
-             f"load average at start {', '.join(f'{x:.2f}' for x in m['loadavg_at_start'])}", ""]
+             f"load average at start {', '.join(f'{x:.2f}' for x in m['loadavg_at_start'])}", "",
+             f"Backend: {report['config'].get('backend', 'sqlite')}"
+             + (" (each server on its own new database, PostgreSQL on 127.0.0.1)"
+                if report['config'].get('backend') == 'postgresql' else " (a file in each server's temp dir)"), ""]
     for s in SERVER_ORDER:
         r = res.get(s)
         if r is None:
@@ -997,6 +1038,8 @@ def parse_args(argv=None):
     p.add_argument("--servers", default="ferroflow,fasttrackml,mlflow",
                    help="comma-separated subset of ferroflow,fasttrackml,mlflow")
     p.add_argument("--workloads", default=",".join(WORKLOADS), help="comma-separated subset of " + ",".join(WORKLOADS))
+    p.add_argument("--backend", choices=["sqlite", "postgresql"], default="sqlite",
+                   help="database behind every server (postgresql: BENCH_PG, default postgres@127.0.0.1:5432)")
     p.add_argument("--quick", action="store_true", help="scaled-down sizes (all three servers in a few minutes)")
     p.add_argument("--ferroflow-bin", default=os.environ.get("FERROFLOW_BIN",
                                                              os.path.join(REPO_DIR, "target/release/ferroflow")))
@@ -1043,13 +1086,14 @@ def _on_sigterm(signum, frame):
 
 def main(argv=None) -> int:
     cfg = parse_args(argv)
+    BACKEND["kind"] = cfg.backend
     signal.signal(signal.SIGTERM, _on_sigterm)
     # A shell starts `cmd &` with SIGINT ignored and Python keeps an inherited SIG_IGN;
     # restore the default so Ctrl-C/SIGINT always unwinds (and kills the servers).
     signal.signal(signal.SIGINT, signal.default_int_handler)
     atexit.register(_stop_all_servers)
     specs = server_specs(cfg)
-    stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S") + ("-pg" if cfg.backend == "postgresql" else "")
     report = {
         "timestamp": stamp,
         "machine": machine_info(),

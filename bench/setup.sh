@@ -17,9 +17,15 @@ set -euo pipefail
 cd "$(dirname "$0")"
 VENV=${BENCH_VENV:-.venv}
 PY=${PYTHON:-python3}
-marker="$VENV/.bench-ready-1"
+marker="$VENV/.bench-ready-2"
 if [ -f "$marker" ]; then
   echo "bench venv already set up ($VENV)"
+  exit 0
+fi
+# A venv from before the PostgreSQL benchmark only lacks MLflow's PostgreSQL driver.
+if [ -f "$VENV/.bench-ready-1" ]; then
+  "$VENV/bin/pip" install -q psycopg2-binary
+  touch "$marker"
   exit 0
 fi
 
@@ -35,7 +41,7 @@ echo "installing mlflow 3.18.0 + $FML_SPEC into $VENV"
 
 "$PY" -m venv "$VENV"
 "$VENV/bin/pip" install -q --upgrade pip
-"$VENV/bin/pip" install -q "mlflow==3.17.2" requests
+"$VENV/bin/pip" install -q "mlflow==3.17.2" requests psycopg2-binary
 "$VENV/bin/pip" uninstall -q -y mlflow mlflow-skinny mlflow-tracing
 "$VENV/bin/pip" install -q --no-deps "mlflow==3.18.0"
 "$VENV/bin/pip" install -q --no-deps "$FML_SPEC"

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every Ferroflow test: Rust unit and integration tests, then the black-box
-# compatibility suite that drives a real `ferroflow` process with the official mlflow client.
+# compatibility suite that drives a real `ferroflow` process with the official mlflow client,
+# on SQLite, PostgreSQL and MariaDB, then the web UI in a real browser.
 # Installs what it needs (a Python virtualenv with mlflow from PyPI) on first use.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,8 +19,23 @@ cargo build --locked -p ferroflow
 echo "== Rust tests"
 cargo test --locked --workspace
 
-echo "== compatibility tests with the real mlflow client"
-FERROFLOW_BIN="$PWD/target/debug/ferroflow" .venv/bin/python -m pytest tests/compat -q -p no:cacheprovider
+# The PostgreSQL and MariaDB tests need both servers (.ci/run starts them when they are
+# down); FERROFLOW_REQUIRE_DBS makes a missing server a failure instead of a skip.
+export FERROFLOW_REQUIRE_DBS=1
+export FERROFLOW_BIN="$PWD/target/debug/ferroflow"
+
+echo "== compatibility tests with the real mlflow client (SQLite; PostgreSQL/MariaDB start-up, outage and scale-out tests)"
+.venv/bin/python -m pytest tests/compat -q -p no:cacheprovider
+
+# The same client workflows again with every shared server on a throwaway PostgreSQL and then
+# MariaDB database (tests that need a database file of their own stay on SQLite).
+for backend in postgresql mysql; do
+  echo "== compatibility tests with the real mlflow client on $backend"
+  FERROFLOW_TEST_BACKEND=$backend .venv/bin/python -m pytest -q -p no:cacheprovider \
+    tests/compat/test_tracking_workflow.py tests/compat/test_bad_input.py \
+    tests/compat/test_artifacts.py tests/compat/test_models.py tests/compat/test_multipart.py \
+    tests/compat/test_registry.py tests/compat/test_webhooks.py tests/compat/test_mlflow2_client.py
+done
 
 # ---- web UI: browser tests (chromium + playwright-core; screenshots in test-output/ui-screenshots/)
 echo "== web UI tests in a real browser"

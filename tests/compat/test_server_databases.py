@@ -395,3 +395,19 @@ def test_database_outage_answers_503_and_service_resumes(kind, tmp_path):
     finally:
         stop(s)
         proxy.cut()
+
+
+@pytest.mark.skipif(TARGET != "ferroflow", reason="Ferroflow's shutdown")
+def test_sigterm_shuts_down_cleanly(kind, tmp_path):
+    import signal
+
+    s = start(tmp_path, throwaway_database(kind), "term")
+    try:
+        r = requests.get(f"{s.api}/experiments/search", params={"max_results": 5}, timeout=10)
+        assert r.status_code == 200
+        s.proc.send_signal(signal.SIGTERM)
+        assert wait_exit(s, timeout=15) == 0, s.output()
+        out = s.output()
+        assert "shut down cleanly" in out and "panicked" not in out, out
+    finally:
+        stop(s)

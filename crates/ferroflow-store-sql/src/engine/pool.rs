@@ -168,6 +168,21 @@ impl Shared {
     }
 }
 
+impl Drop for Shared {
+    /// Closing a PostgreSQL connection blocks on the driver's own runtime, which tokio
+    /// forbids on an async thread (where the last store handle may be dropped): close the
+    /// idle connections on a plain thread.
+    fn drop(&mut self) {
+        let idle = match self.idle.get_mut() {
+            Ok(v) => std::mem::take(v),
+            Err(poisoned) => std::mem::take(poisoned.into_inner()),
+        };
+        if !idle.is_empty() {
+            let _ = std::thread::spawn(move || drop(idle)).join();
+        }
+    }
+}
+
 fn unavailable(e: DbError) -> StoreError {
     StoreError::from(DbError::new(DbErrorKind::Connection, e.message))
 }
