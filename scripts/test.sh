@@ -37,6 +37,9 @@ for backend in postgresql mysql; do
     tests/compat/test_registry.py tests/compat/test_webhooks.py tests/compat/test_mlflow2_client.py
 done
 
+echo "== deployment guide (docs/deployment.md): PostgreSQL + S3 + three replicas behind nginx"
+bash scripts/deploy-smoke.sh
+
 # ---- web UI: browser tests (chromium + playwright-core; screenshots in test-output/ui-screenshots/)
 echo "== web UI tests in a real browser"
 bash scripts/ui-test.sh
