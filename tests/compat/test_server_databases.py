@@ -411,3 +411,37 @@ def test_sigterm_shuts_down_cleanly(kind, tmp_path):
         assert "shut down cleanly" in out and "panicked" not in out, out
     finally:
         stop(s)
+
+
+@pytest.mark.skipif(TARGET != "ferroflow", reason="Ferroflow's TLS settings")
+def test_postgres_sslmode(tmp_path):
+    """libpq's sslmode: require encrypts, disable does not, verify-full against a root that
+    did not sign the server's certificate is refused at start-up."""
+    if not reachable("postgresql"):
+        pytest.skip("no PostgreSQL on 127.0.0.1:5432")
+    uri = throwaway_database("postgresql")
+    if db_rows(uri, "SHOW ssl") != [("on",)]:
+        pytest.skip("the PostgreSQL test server has ssl off")
+    plain = uri.replace("postgresql+psycopg2://", "postgresql://")
+    ssl_of = ("SELECT s.ssl FROM pg_stat_ssl s JOIN pg_stat_activity a ON a.pid = s.pid "
+              "WHERE a.application_name = :app")
+    for mode, encrypted in [("require", True), ("disable", False), ("prefer", True)]:
+        app = f"ff-tls-{mode}"
+        s = start(tmp_path, f"{plain}?sslmode={mode}&application_name={app}", f"tls-{mode}")
+        try:
+            r = requests.get(f"{s.api}/experiments/search", params={"max_results": 5}, timeout=10)
+            assert r.status_code == 200, r.text
+            rows = db_rows(uri, ssl_of, app=app)
+            assert rows and all(bool(r[0]) == encrypted for r in rows), (mode, rows)
+        finally:
+            stop(s)
+    bundle = "/etc/ssl/certs/ca-certificates.crt"
+    if os.path.exists(bundle):
+        s = start(tmp_path, f"{plain}?sslmode=verify-full&sslrootcert={bundle}", "tls-verify",
+                  extra_flags=["--db-connect-timeout", "3"], expect_ok=False)
+        try:
+            assert wait_exit(s) != 0
+            out = s.output()
+            assert "cannot reach the database" in out and "certificate" in out.lower(), out
+        finally:
+            stop(s)

@@ -9,6 +9,7 @@ use ferroflow_store::StoreError;
 pub use crate::query::{Dialect, SqlValue as Value};
 
 pub mod mysql;
+pub mod pg_tls;
 pub mod postgres;
 pub mod sqlite;
 

@@ -13,6 +13,8 @@ use postgres::error::SqlState;
 use postgres::types::{FromSql, IsNull, ToSql, Type};
 use postgres::{Client, Config, NoTls, Statement};
 
+use super::pg_tls::{self, MakeRustls, Verify};
+
 use super::{Db, DbError, DbErrorKind, DbResult, Dialect, OwnedValue, Row, Value};
 use crate::uri::SqlServerUri;
 
@@ -71,9 +73,21 @@ fn caused_by_io(e: &postgres::Error) -> bool {
     e.to_string().contains("timed out") || e.to_string().contains("connection")
 }
 
-/// How to reach the server: the URI's parts and options, as libpq reads them.
-pub fn config(uri: &SqlServerUri, connect_timeout: Duration) -> Result<Config, String> {
+/// How to reach the server: connection settings and, unless `sslmode=disable`, TLS.
+#[derive(Clone)]
+pub struct PgTarget {
+    pub config: Config,
+    pub tls: Option<MakeRustls>,
+}
+
+/// How to reach the server: the URI's parts and options, as libpq reads them. Like libpq,
+/// the default `sslmode` is `prefer`: TLS when the server offers it.
+pub fn config(uri: &SqlServerUri, connect_timeout: Duration) -> Result<PgTarget, String> {
+    use postgres::config::SslMode;
     let mut c = Config::new();
+    let mut verify = Some(Verify::Nothing);
+    let mut root_cert: Option<String> = None;
+    c.ssl_mode(SslMode::Prefer);
     c.application_name("ferroflow");
     c.connect_timeout(connect_timeout);
     if let Some(u) = &uri.user {
@@ -108,17 +122,26 @@ pub fn config(uri: &SqlServerUri, connect_timeout: Duration) -> Result<Config, S
                 c.port(port);
             }
             "sslmode" => {
-                use postgres::config::SslMode;
-                c.ssl_mode(match value.as_str() {
-                    "disable" => SslMode::Disable,
-                    "allow" | "prefer" => SslMode::Prefer,
+                let (mode, v) = match value.as_str() {
+                    "disable" => (SslMode::Disable, None),
+                    "allow" | "prefer" => (SslMode::Prefer, Some(Verify::Nothing)),
+                    "require" => (SslMode::Require, Some(Verify::Nothing)),
+                    "verify-ca" => (SslMode::Require, Some(Verify::Chain)),
+                    "verify-full" => (SslMode::Require, Some(Verify::ChainAndName)),
                     other => {
                         return Err(format!(
-                            "sslmode={other}: Ferroflow does not speak TLS to PostgreSQL yet; \
-                             use sslmode=disable or prefer (or a TLS-terminating proxy)"
+                            "sslmode={other} is not one of disable, allow, prefer, require, verify-ca, verify-full"
                         ))
                     }
-                });
+                };
+                c.ssl_mode(mode);
+                verify = v;
+            }
+            "sslrootcert" => root_cert = Some(value.clone()),
+            "sslcert" | "sslkey" | "sslpassword" => {
+                return Err(format!(
+                    "{key}: client certificates are not supported by Ferroflow yet; use a password or trust authentication"
+                ))
             }
             "connect_timeout" => {
                 let secs = value
@@ -165,12 +188,20 @@ pub fn config(uri: &SqlServerUri, connect_timeout: Duration) -> Result<Config, S
             c.host("localhost");
         }
     }
-    Ok(c)
+    let tls = match verify {
+        None => None,
+        Some(v) => Some(MakeRustls::new(pg_tls::client_config(v, root_cert.as_deref())?)),
+    };
+    Ok(PgTarget { config: c, tls })
 }
 
 impl PgConn {
-    pub fn connect(config: &Config) -> DbResult<PgConn> {
-        let client = config.connect(NoTls).map_err(|e| {
+    pub fn connect(target: &PgTarget) -> DbResult<PgConn> {
+        let connected = match &target.tls {
+            Some(tls) => target.config.connect(tls.clone()),
+            None => target.config.connect(NoTls),
+        };
+        let client = connected.map_err(|e| {
             let mut err = map_error(e);
             // Every failure to connect (refused, bad password, no database) is a connection failure.
             err.kind = DbErrorKind::Connection;

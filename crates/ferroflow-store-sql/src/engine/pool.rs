@@ -51,7 +51,7 @@ impl Default for PoolOptions {
 /// How to open a connection.
 #[derive(Clone)]
 pub enum Connector {
-    Postgres(postgres::Config),
+    Postgres(crate::db::postgres::PgTarget),
     Mysql(mysql::Opts),
 }
 
