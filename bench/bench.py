@@ -74,12 +74,26 @@ def db_uri(flavor: str, tmp: str) -> str:
         # sqlite://fasttrackml.db), so an absolute /tmp/x/bench.db becomes
         # sqlite:///tmp/x/bench.db -- the same 3-slash string SQLAlchemy wants.
         return f"sqlite:///{tmp}/bench.db" if flavor != "fasttrackml" else f"sqlite://{tmp}/bench.db"
+    # Loopback: no TLS for anyone (each client library would otherwise negotiate it by
+    # default when the server offers it, and not all alike).
     db = pg_database_name(tmp)
     if flavor == "mlflow":
-        return f"postgresql+psycopg2://{PG_HOST}/{db}"
+        return f"postgresql+psycopg2://{PG_HOST}/{db}?sslmode=disable"
     if flavor == "fasttrackml":
         return f"postgres://{PG_HOST}/{db}?sslmode=disable"
-    return f"postgresql://{PG_HOST}/{db}"
+    return f"postgresql://{PG_HOST}/{db}?sslmode=disable"
+
+
+def refresh_statistics() -> None:
+    """After seeding on PostgreSQL: ANALYZE the server's database, i.e. the planner
+    statistics autovacuum would have gathered within its first minute. Without it every
+    server is measured on estimates from empty tables (nested loops over thousands of rows),
+    which no running deployment sees for long. Same for every server."""
+    if BACKEND["kind"] == "postgresql" and BACKEND.get("current_db"):
+        user, hostport = PG_HOST.split("@", 1)
+        host, port = hostport.split(":", 1)
+        subprocess.run(["psql", "-h", host, "-p", port, "-U", user, "-d", BACKEND["current_db"],
+                        "-q", "-c", "ANALYZE"], check=True, capture_output=True)
 
 
 REQUEST_TIMEOUT_S = 300.0  # generous: MLflow under 8 writers on 2 cores can be slow
@@ -521,6 +535,7 @@ class Server:
     def start(self, timeout_s: float) -> None:
         if BACKEND["kind"] == "postgresql":
             _psql(f"CREATE DATABASE {pg_database_name(self.tmp)}")
+            BACKEND["current_db"] = pg_database_name(self.tmp)
         argv = self.spec.command(self.tmp, self.port)
         log(f"{self.spec.name}: {' '.join(argv)}")
         self._log_file = open(self.log_path, "wb")
@@ -769,6 +784,7 @@ def wl_search(port: int, cfg) -> dict:
     parallel_map(port, seeds, seed, threads=cfg.seed_threads)
     seed_s = time.perf_counter() - t_seed
     log(f"  seeded {cfg.search_runs} runs in {seed_s:.1f}s")
+    refresh_statistics()
 
     # What a correct server must return: the 100 smallest matching rmse values, ascending.
     matching = sorted(rmse for _, lr, rmse in seeds if lr == "0.01" and rmse < 0.5)
@@ -823,6 +839,7 @@ def wl_get_history(port: int, cfg) -> dict:
             api.post("/runs/log-batch", {"run_id": run, "metrics": _metric_batch("loss", b * size, n, ts0, rng)})
         seed_s = time.perf_counter() - t_seed
         log(f"  seeded {cfg.history_points} points in {seed_s:.1f}s")
+        refresh_statistics()
 
         def fetch() -> tuple[float, int, int, int]:
             elapsed, count, pages, nbytes, token = 0.0, 0, 0, 0, None

@@ -892,12 +892,45 @@ for t in &tags {
                 artifact_uri,
                 parse_experiment_id(&e.experiment_id).unwrap_or(-1)
             ])?;
-            let mut tags = run.tags.clone();
-            tags.retain(|t| t.key != "mlflow.runName");
-            tags.push(RunTag { key: "mlflow.runName".into(), value: run.run_name.clone() });
-            insert_tags(tx, &run_id, &tags)?;
-            let mut runs = load_runs(tx, std::slice::from_ref(&run_id))?;
-            runs.pop().ok_or_else(|| Wrapped::Store(run_not_found(&run_id)))
+            // The run is new, so its tags are plain inserts, in one statement; a key given
+            // twice keeps its last value, as successive set-tag calls would.
+            let mut by_key: std::collections::BTreeMap<&str, &str> = run
+                .tags
+                .iter()
+                .map(|t| (t.key.as_str(), t.value.as_str()))
+                .collect();
+            by_key.insert("mlflow.runName", &run.run_name);
+            let mut sql = String::from("INSERT INTO tags (\"key\", value, run_uuid) VALUES ");
+            let mut values = Vec::with_capacity(by_key.len() * 3);
+            for (i, (key, value)) in by_key.iter().enumerate() {
+                sql.push_str(if i == 0 { "(?, ?, ?)" } else { ", (?, ?, ?)" });
+                values.extend([Value::from(*key), Value::from(*value), Value::from(run_id.as_str())]);
+            }
+            tx.execute(&sql, &values)?;
+            // What was just written, without reading it back (tags in key order, as loaded).
+            Ok(Run {
+                info: RunInfo {
+                    run_uuid: run_id.clone(),
+                    run_id: run_id.clone(),
+                    run_name: run.run_name.clone(),
+                    experiment_id: e.experiment_id.clone(),
+                    user_id: run.user_id.clone(),
+                    status: "RUNNING".into(),
+                    start_time: Some(run.start_time),
+                    end_time: None,
+                    artifact_uri,
+                    lifecycle_stage: "active".into(),
+                },
+                data: RunData {
+                    tags: by_key
+                        .iter()
+                        .map(|(k, v)| RunTag { key: k.to_string(), value: v.to_string() })
+                        .collect(),
+                    ..RunData::default()
+                },
+                inputs: RunInputs::default(),
+                outputs: RunOutputs::default(),
+            })
         })
         .await
     }
