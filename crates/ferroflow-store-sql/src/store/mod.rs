@@ -263,25 +263,29 @@ fn attach_experiment_tags(
 }
 
 
-fn load_experiment(conn: &mut dyn Db, experiment_id: &str) -> Result<Experiment, Wrapped> {
+/// The experiment's row, without its tags (one query).
+fn load_experiment_row(conn: &mut dyn Db, experiment_id: &str) -> Result<Experiment, Wrapped> {
     let id = require_experiment_id(experiment_id)?;
     let e = conn.query_opt(&format!(
             "SELECT {EXPERIMENT_COLUMNS} FROM experiments WHERE experiment_id = ?"
         ), &args![id], experiment_from_row)?;
-    let Some(e) = e else {
-        return err(experiment_not_found(experiment_id));
-    };
+    e.ok_or_else(|| Wrapped::Store(experiment_not_found(experiment_id)))
+}
+
+fn load_experiment(conn: &mut dyn Db, experiment_id: &str) -> Result<Experiment, Wrapped> {
+    let e = load_experiment_row(conn, experiment_id)?;
     let mut one = [e];
     attach_experiment_tags(conn, &mut one)?;
     let [e] = one;
     Ok(e)
 }
 
+/// The experiment (row only: `tags` left empty), refused unless it is active.
 fn require_active_experiment(
     conn: &mut dyn Db,
     experiment_id: &str,
 ) -> Result<Experiment, Wrapped> {
-    let e = load_experiment(conn, experiment_id)?;
+    let e = load_experiment_row(conn, experiment_id)?;
     if e.lifecycle_stage != "active" {
         return err(StoreError::InvalidParameter(format!(
             "The experiment {experiment_id} must be in the 'active' state. Current state is {}.",
