@@ -6,7 +6,7 @@ use std::sync::Arc;
 use axum::body::Body;
 use axum::http::{header, Method, Request, StatusCode};
 use ferroflow_server::{router, AppState, ServerConfig};
-use ferroflow_store_sql::{SqliteOptions, SqlStore};
+use ferroflow_store_sql::{SqlStore, SqliteOptions};
 use http_body_util::BodyExt;
 use tower::ServiceExt;
 

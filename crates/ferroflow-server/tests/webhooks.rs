@@ -13,7 +13,7 @@ use base64::Engine;
 use ferroflow_server::webhooks::{Fernet, WebhookDispatcher, WebhookOptions};
 use ferroflow_server::{router, AppState, ServerConfig};
 use ferroflow_store::webhooks::WebhookStore;
-use ferroflow_store_sql::{SqliteOptions, SqlStore};
+use ferroflow_store_sql::{SqlStore, SqliteOptions};
 use hmac::{Hmac, Mac};
 use http_body_util::BodyExt;
 use serde_json::{json, Value};

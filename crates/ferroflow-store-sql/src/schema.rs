@@ -139,7 +139,11 @@ fn mysql_statements(ddl: &str) -> Vec<String> {
         current.push_str(line);
         current.push('\n');
         if trimmed.ends_with(delimiter) {
-            let stmt = current.trim_end().trim_end_matches(delimiter).trim().to_string();
+            let stmt = current
+                .trim_end()
+                .trim_end_matches(delimiter)
+                .trim()
+                .to_string();
             if !stmt.is_empty() {
                 out.push(stmt);
             }
@@ -160,8 +164,10 @@ pub fn ensure_server_schema(
     match dialect {
         Dialect::Postgres => conn.batch("SELECT pg_advisory_lock(7262331800425)")?,
         _ => {
-            conn.db()
-                .query_strings("SELECT CAST(GET_LOCK('ferroflow_schema', 120) AS CHAR)", &[])?;
+            conn.db().query_strings(
+                "SELECT CAST(GET_LOCK('ferroflow_schema', 120) AS CHAR)",
+                &[],
+            )?;
         }
     }
     let result = ensure_server_schema_locked(conn, dialect, default_artifact_root);
@@ -229,8 +235,14 @@ fn create_server_schema(
             let run = |conn: &mut ServerConn| -> Result<(), DbError> {
                 conn.batch(POSTGRES_DDL)?;
                 let db = conn.db();
-                db.execute("INSERT INTO alembic_version (version_num) VALUES (?)", &[MLFLOW_SCHEMA_REVISION.into()])?;
-                db.execute(insert_default, &[location.clone().into(), now.into(), now.into()])?;
+                db.execute(
+                    "INSERT INTO alembic_version (version_num) VALUES (?)",
+                    &[MLFLOW_SCHEMA_REVISION.into()],
+                )?;
+                db.execute(
+                    insert_default,
+                    &[location.clone().into(), now.into(), now.into()],
+                )?;
                 Ok(())
             };
             match run(conn) {
@@ -249,10 +261,19 @@ fn create_server_schema(
             }
             let db = conn.db();
             // MySQL would otherwise read id 0 as "assign the next id".
-            db.execute("SET SESSION sql_mode = CONCAT(@@SESSION.sql_mode, ',NO_AUTO_VALUE_ON_ZERO')", &[])?;
+            db.execute(
+                "SET SESSION sql_mode = CONCAT(@@SESSION.sql_mode, ',NO_AUTO_VALUE_ON_ZERO')",
+                &[],
+            )?;
             db.execute(insert_default, &[location.into(), now.into(), now.into()])?;
-            db.execute("SET SESSION sql_mode = REPLACE(@@SESSION.sql_mode, 'NO_AUTO_VALUE_ON_ZERO', '')", &[])?;
-            db.execute("INSERT INTO alembic_version (version_num) VALUES (?)", &[MLFLOW_SCHEMA_REVISION.into()])?;
+            db.execute(
+                "SET SESSION sql_mode = REPLACE(@@SESSION.sql_mode, 'NO_AUTO_VALUE_ON_ZERO', '')",
+                &[],
+            )?;
+            db.execute(
+                "INSERT INTO alembic_version (version_num) VALUES (?)",
+                &[MLFLOW_SCHEMA_REVISION.into()],
+            )?;
         }
     }
     Ok(())
@@ -266,14 +287,20 @@ mod tests {
     fn mysql_ddl_splits_into_statements_with_the_trigger_whole() {
         let stmts = mysql_statements(MYSQL_DDL);
         assert!(stmts.iter().all(|s| !s.starts_with("DELIMITER")));
-        let creates = stmts.iter().filter(|s| s.starts_with("CREATE TABLE")).count();
+        let creates = stmts
+            .iter()
+            .filter(|s| s.starts_with("CREATE TABLE"))
+            .count();
         assert_eq!(creates, 71);
         let trigger = stmts
             .iter()
             .find(|s| s.starts_with("CREATE TRIGGER"))
             .cloned()
             .unwrap_or_default();
-        assert!(trigger.contains("SIGNAL SQLSTATE") && trigger.ends_with("END"), "{trigger}");
+        assert!(
+            trigger.contains("SIGNAL SQLSTATE") && trigger.ends_with("END"),
+            "{trigger}"
+        );
     }
 
     #[test]

@@ -27,7 +27,12 @@ fn throwaway(kind: &str) -> Option<(String, String)> {
             let url = std::env::var("FERROFLOW_TEST_PG_URL").unwrap_or(PG_ADMIN.into());
             postgres::Client::connect(&url, postgres::NoTls)
                 .and_then(|mut c| c.batch_execute(&format!("CREATE DATABASE {name}")))
-                .map(|_| format!("{}/{name}", url.rsplit_once('/').map(|x| x.0).unwrap_or(&url)))
+                .map(|_| {
+                    format!(
+                        "{}/{name}",
+                        url.rsplit_once('/').map(|x| x.0).unwrap_or(&url)
+                    )
+                })
                 .map_err(|e| e.to_string())
         }
         _ => {
@@ -37,9 +42,15 @@ fn throwaway(kind: &str) -> Option<(String, String)> {
                 .map_err(|e| e.to_string())
                 .and_then(|o| mysql::Conn::new(o).map_err(|e| e.to_string()))
                 .and_then(|mut c| {
-                    c.query_drop(format!("CREATE DATABASE {name}")).map_err(|e| e.to_string())
+                    c.query_drop(format!("CREATE DATABASE {name}"))
+                        .map_err(|e| e.to_string())
                 })
-                .map(|_| format!("{}/{name}", url.rsplit_once('/').map(|x| x.0).unwrap_or(&url)))
+                .map(|_| {
+                    format!(
+                        "{}/{name}",
+                        url.rsplit_once('/').map(|x| x.0).unwrap_or(&url)
+                    )
+                })
         }
     };
     match created {
@@ -61,7 +72,10 @@ fn drop_database(kind: &str, name: &str) {
     } else {
         use mysql::prelude::Queryable;
         let url = std::env::var("FERROFLOW_TEST_MYSQL_URL").unwrap_or(MYSQL_ADMIN.into());
-        if let Ok(mut c) = mysql::Opts::from_url(&url).map_err(|e| e.to_string()).and_then(|o| mysql::Conn::new(o).map_err(|e| e.to_string())) {
+        if let Ok(mut c) = mysql::Opts::from_url(&url)
+            .map_err(|e| e.to_string())
+            .and_then(|o| mysql::Conn::new(o).map_err(|e| e.to_string()))
+        {
             let _ = c.query_drop(format!("DROP DATABASE IF EXISTS {name}"));
         }
     }
@@ -92,12 +106,17 @@ async fn scenario(store: SqlStore) -> Vec<String> {
                 user_id: "u".into(),
                 start_time: 100 + i,
                 run_name: format!("run-{i}"),
-                tags: vec![RunTag { key: "i".into(), value: i.to_string() }],
+                tags: vec![RunTag {
+                    key: "i".into(),
+                    value: i.to_string(),
+                }],
             })
             .await
             .expect("run");
         runs.push(run.info.run_id.clone());
-        let mut metrics: Vec<Metric> = (0..50).map(|s| metric("loss", 1.0 / (s + 1 + i) as f64, s, s)).collect();
+        let mut metrics: Vec<Metric> = (0..50)
+            .map(|s| metric("loss", 1.0 / (s + 1 + i) as f64, s, s))
+            .collect();
         // The same point twice is stored once; an older step never replaces the latest.
         metrics.push(metric("loss", 1.0 / (1 + i) as f64, 0, 0));
         metrics.push(metric("special", f64::NAN, 0, 0));
@@ -107,14 +126,23 @@ async fn scenario(store: SqlStore) -> Vec<String> {
                 &run.info.run_id,
                 LogBatch {
                     metrics,
-                    params: vec![Param { key: "lr".into(), value: format!("0.{i}") }],
+                    params: vec![Param {
+                        key: "lr".into(),
+                        value: format!("0.{i}"),
+                    }],
                     tags: vec![],
                 },
             )
             .await
             .expect("batch");
         store
-            .log_batch(&run.info.run_id, LogBatch { metrics: vec![metric("loss", 9.0, 10, 10)], ..Default::default() })
+            .log_batch(
+                &run.info.run_id,
+                LogBatch {
+                    metrics: vec![metric("loss", 9.0, 10, 10)],
+                    ..Default::default()
+                },
+            )
             .await
             .expect("older step");
     }
@@ -123,14 +151,19 @@ async fn scenario(store: SqlStore) -> Vec<String> {
         .log_batch(
             &runs[0],
             LogBatch {
-                params: vec![Param { key: "lr".into(), value: "9".into() }],
+                params: vec![Param {
+                    key: "lr".into(),
+                    value: "9".into(),
+                }],
                 metrics: vec![metric("never", 1.0, 0, 0)],
                 ..Default::default()
             },
         )
         .await;
     match changed {
-        Err(StoreError::InvalidParameter(m)) => out.push(m.split(" for run").next().unwrap_or("").to_string()),
+        Err(StoreError::InvalidParameter(m)) => {
+            out.push(m.split(" for run").next().unwrap_or("").to_string())
+        }
         other => panic!("expected a refusal, got {other:?}"),
     }
     let run0 = store.get_run(&runs[0]).await.expect("get");
@@ -145,15 +178,26 @@ async fn scenario(store: SqlStore) -> Vec<String> {
     let found = store
         .search_runs(SearchRuns {
             experiment_ids: vec![exp.clone()],
-            filter: ferroflow_search::parse_run_filter("metrics.loss < 0.03 and params.lr LIKE '0.%'").expect("filter"),
-            order_by: ferroflow_search::parse_run_order_by(&["metrics.loss DESC".into()]).expect("order"),
+            filter: ferroflow_search::parse_run_filter(
+                "metrics.loss < 0.03 and params.lr LIKE '0.%'",
+            )
+            .expect("filter"),
+            order_by: ferroflow_search::parse_run_order_by(&["metrics.loss DESC".into()])
+                .expect("order"),
             view_type: ViewType::ActiveOnly,
             max_results: 10,
             offset: 0,
         })
         .await
         .expect("search");
-    out.push(found.items.iter().map(|r| r.info.run_name.clone()).collect::<Vec<_>>().join(","));
+    out.push(
+        found
+            .items
+            .iter()
+            .map(|r| r.info.run_name.clone())
+            .collect::<Vec<_>>()
+            .join(","),
+    );
     let sampled = store
         .get_metric_history_bulk_interval(BulkIntervalQuery {
             run_ids: vec![runs[1].clone()],
@@ -164,10 +208,19 @@ async fn scenario(store: SqlStore) -> Vec<String> {
         })
         .await
         .expect("interval");
-    out.push(sampled.iter().map(|m| m.metric.step.to_string()).collect::<Vec<_>>().join(","));
+    out.push(
+        sampled
+            .iter()
+            .map(|m| m.metric.step.to_string())
+            .collect::<Vec<_>>()
+            .join(","),
+    );
 
     // Registry: 16 concurrent registrations of one model number 1..16 with no gap.
-    store.create_registered_model("backends-model", vec![], None).await.expect("model");
+    store
+        .create_registered_model("backends-model", vec![], None)
+        .await
+        .expect("model");
     let mut tasks = Vec::new();
     for _ in 0..16 {
         let store = store.clone();
@@ -189,13 +242,20 @@ async fn scenario(store: SqlStore) -> Vec<String> {
     }
     let mut versions = Vec::new();
     for t in tasks {
-        versions.push(t.await.expect("task").expect("version").parse::<i64>().expect("number"));
+        versions.push(
+            t.await
+                .expect("task")
+                .expect("version")
+                .parse::<i64>()
+                .expect("number"),
+        );
     }
     versions.sort();
     assert_eq!(versions, (1..=16).collect::<Vec<_>>());
     let listed = store
         .search_model_versions(SearchRegistry {
-            filter: ferroflow_search::parse_model_version_filter("name = 'backends-model'").expect("filter"),
+            filter: ferroflow_search::parse_model_version_filter("name = 'backends-model'")
+                .expect("filter"),
             order_by: vec![],
             max_results: 100,
             offset: 0,
@@ -226,7 +286,10 @@ fn server_store(uri: &str) -> SqlStore {
 
 #[test]
 fn same_answers_on_sqlite_postgresql_and_mysql() {
-    let dir = std::env::temp_dir().join(format!("ferroflow-backends-{}", uuid::Uuid::new_v4().simple()));
+    let dir = std::env::temp_dir().join(format!(
+        "ferroflow-backends-{}",
+        uuid::Uuid::new_v4().simple()
+    ));
     std::fs::create_dir_all(&dir).expect("temp dir");
     let sqlite = SqlStore::open(SqliteOptions {
         path: dir.join("mlflow.db"),
@@ -238,12 +301,18 @@ fn same_answers_on_sqlite_postgresql_and_mysql() {
     let _ = std::fs::remove_dir_all(&dir);
     assert_eq!(expected[0], "Changing param values is not allowed. Params were already logged='[{'key': 'lr', 'old_value': '0.0', 'new_value': '9'}]'");
     // The latest point is the greatest step: the later step-10 value and the duplicate do not win.
-    assert!(expected[1].starts_with("loss=0.02@49,special=") && expected[1].ends_with("@1"), "{}", expected[1]);
+    assert!(
+        expected[1].starts_with("loss=0.02@49,special=") && expected[1].ends_with("@1"),
+        "{}",
+        expected[1]
+    );
     assert_eq!(expected[2], "run-0,run-1,run-2");
     assert_eq!(expected[4], "16 versions");
 
     for kind in ["postgresql", "mysql"] {
-        let Some((uri, name)) = throwaway(kind) else { continue };
+        let Some((uri, name)) = throwaway(kind) else {
+            continue;
+        };
         let got = run_on(server_store(&uri));
         drop_database(kind, &name);
         assert_eq!(got, expected, "{kind} answers differently from SQLite");

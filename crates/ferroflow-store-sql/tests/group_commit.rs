@@ -2,7 +2,7 @@
 //! be all-or-nothing on its own.
 
 use ferroflow_store::{CreateRun, LogBatch, StoreError, TrackingStore};
-use ferroflow_store_sql::{SqliteOptions, SqlStore};
+use ferroflow_store_sql::{SqlStore, SqliteOptions};
 use ferroflow_types::tracking::{Metric, Param};
 
 fn store() -> (SqlStore, std::path::PathBuf) {

@@ -212,7 +212,11 @@ fn resolve_local(root: &str) -> String {
 
 /// Pool settings from the flags, falling back to MLflow's SQLAlchemy pool variables.
 fn pool_options(args: &ServerArgs) -> PoolOptions {
-    let env_usize = |name: &str| std::env::var(name).ok().and_then(|v| v.trim().parse::<usize>().ok());
+    let env_usize = |name: &str| {
+        std::env::var(name)
+            .ok()
+            .and_then(|v| v.trim().parse::<usize>().ok())
+    };
     let max_connections = args.db_pool_size.unwrap_or_else(|| {
         match (
             env_usize("MLFLOW_SQLALCHEMYSTORE_POOL_SIZE"),

@@ -399,8 +399,12 @@ pub trait Db {
     ) -> DbResult<()>;
 
     /// Runs an INSERT into a table whose key `id_column` the database assigns, and returns it.
-    fn insert_returning_id(&mut self, sql: &str, params: &[Value], id_column: &str)
-        -> DbResult<i64>;
+    fn insert_returning_id(
+        &mut self,
+        sql: &str,
+        params: &[Value],
+        id_column: &str,
+    ) -> DbResult<i64>;
 }
 
 impl dyn Db + '_ {
@@ -478,7 +482,12 @@ impl Dialect {
     }
 
     /// `INSERT` that replaces `update_columns` when the key is taken.
-    pub fn upsert(self, table_and_values: &str, key_columns: &str, update_columns: &[&str]) -> String {
+    pub fn upsert(
+        self,
+        table_and_values: &str,
+        key_columns: &str,
+        update_columns: &[&str],
+    ) -> String {
         match self {
             Dialect::Sqlite | Dialect::Postgres => format!(
                 "INSERT INTO {table_and_values} ON CONFLICT ({key_columns}) DO UPDATE SET {}",

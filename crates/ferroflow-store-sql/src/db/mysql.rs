@@ -74,7 +74,11 @@ pub fn opts(uri: &SqlServerUri, connect_timeout: Duration) -> Result<Opts, Strin
                     .parse::<u64>()
                     .map_err(|_| format!("{key}={value} is not a number of seconds"))?;
                 let d = Some(Duration::from_secs(secs.max(1)));
-                b = if key == "read_timeout" { b.read_timeout(d) } else { b.write_timeout(d) };
+                b = if key == "read_timeout" {
+                    b.read_timeout(d)
+                } else {
+                    b.write_timeout(d)
+                };
             }
             "ssl_disabled" | "ssl" if matches!(value.as_str(), "true" | "1" | "false" | "0") => {
                 if key == "ssl" && matches!(value.as_str(), "true" | "1") {
@@ -82,7 +86,9 @@ pub fn opts(uri: &SqlServerUri, connect_timeout: Duration) -> Result<Opts, Strin
                 }
             }
             other => {
-                return Err(format!("the MySQL option '{other}' is not supported by Ferroflow"))
+                return Err(format!(
+                    "the MySQL option '{other}' is not supported by Ferroflow"
+                ))
             }
         }
     }
@@ -147,7 +153,10 @@ impl Db for MyConn {
     }
 
     fn execute(&mut self, sql: &str, values: &[Value]) -> DbResult<u64> {
-        let result = self.conn.exec_iter(sql, params(values)).map_err(map_error)?;
+        let result = self
+            .conn
+            .exec_iter(sql, params(values))
+            .map_err(map_error)?;
         let n = result.affected_rows();
         drop(result);
         Ok(n)
@@ -159,7 +168,10 @@ impl Db for MyConn {
         values: &[Value],
         f: &mut dyn FnMut(&Row<'_>) -> DbResult<()>,
     ) -> DbResult<()> {
-        let result = self.conn.exec_iter(sql, params(values)).map_err(map_error)?;
+        let result = self
+            .conn
+            .exec_iter(sql, params(values))
+            .map_err(map_error)?;
         let mut decoded: Vec<OwnedValue> = Vec::new();
         for row in result {
             let row = row.map_err(map_error)?;
@@ -176,7 +188,10 @@ impl Db for MyConn {
         values: &[Value],
         _id_column: &str,
     ) -> DbResult<i64> {
-        let result = self.conn.exec_iter(sql, params(values)).map_err(map_error)?;
+        let result = self
+            .conn
+            .exec_iter(sql, params(values))
+            .map_err(map_error)?;
         let id = result.last_insert_id();
         drop(result);
         id.map(|i| i as i64)

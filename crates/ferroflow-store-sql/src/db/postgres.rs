@@ -190,7 +190,10 @@ pub fn config(uri: &SqlServerUri, connect_timeout: Duration) -> Result<PgTarget,
     }
     let tls = match verify {
         None => None,
-        Some(v) => Some(MakeRustls::new(pg_tls::client_config(v, root_cert.as_deref())?)),
+        Some(v) => Some(MakeRustls::new(pg_tls::client_config(
+            v,
+            root_cert.as_deref(),
+        )?)),
     };
     Ok(PgTarget { config: c, tls })
 }
@@ -279,7 +282,10 @@ impl Db for PgConn {
     ) -> DbResult<i64> {
         let sql = format!("{sql} RETURNING {id_column}");
         let stmt = self.statement(&sql)?;
-        let row = self.client.query_one(&stmt, &bind(params)).map_err(map_error)?;
+        let row = self
+            .client
+            .query_one(&stmt, &bind(params))
+            .map_err(map_error)?;
         let v: PgValue = row.try_get(0).map_err(map_error)?;
         match v.0 {
             OwnedValue::Int(i) => Ok(i),

@@ -3,7 +3,7 @@
 
 use rusqlite::{params_from_iter, Connection};
 
-use super::{DbError, DbErrorKind, DbResult, Db, Dialect, Row, Value};
+use super::{Db, DbError, DbErrorKind, DbResult, Dialect, Row, Value};
 
 /// A SQLite connection (or an open transaction on one: rusqlite's `Transaction` derefs to it).
 pub struct SqliteDb<'c>(pub &'c Connection);
@@ -50,7 +50,9 @@ impl Db for SqliteDb<'_> {
 
     fn execute(&mut self, sql: &str, params: &[Value]) -> DbResult<u64> {
         let mut stmt = self.0.prepare_cached(sql).map_err(map_error)?;
-        let n = stmt.execute(params_from_iter(params.iter())).map_err(map_error)?;
+        let n = stmt
+            .execute(params_from_iter(params.iter()))
+            .map_err(map_error)?;
         Ok(n as u64)
     }
 
@@ -61,7 +63,9 @@ impl Db for SqliteDb<'_> {
         f: &mut dyn FnMut(&Row<'_>) -> DbResult<()>,
     ) -> DbResult<()> {
         let mut stmt = self.0.prepare_cached(sql).map_err(map_error)?;
-        let mut rows = stmt.query(params_from_iter(params.iter())).map_err(map_error)?;
+        let mut rows = stmt
+            .query(params_from_iter(params.iter()))
+            .map_err(map_error)?;
         while let Some(r) = rows.next().map_err(map_error)? {
             f(&Row::Sqlite(r))?;
         }

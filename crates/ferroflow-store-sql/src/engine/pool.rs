@@ -189,7 +189,10 @@ fn unavailable(e: DbError) -> StoreError {
 
 impl PoolEngine {
     /// Opens one connection now, so a wrong URI or an unreachable server stops start-up.
-    pub fn new(connector: Connector, options: PoolOptions) -> Result<(PoolEngine, ServerConn), DbError> {
+    pub fn new(
+        connector: Connector,
+        options: PoolOptions,
+    ) -> Result<(PoolEngine, ServerConn), DbError> {
         let first = connector.connect()?;
         let slots = Arc::new(Semaphore::new(options.max_connections.max(1)));
         Ok((

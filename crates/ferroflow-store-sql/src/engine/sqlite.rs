@@ -25,8 +25,9 @@ const EXTRA_INDEXES: &str = "CREATE INDEX IF NOT EXISTS ferroflow_latest_metrics
 
 /// A write request for the writer thread: runs inside the group transaction and returns
 /// the callback that delivers its outcome once the commit's fate is known.
-type WriteJob =
-    Box<dyn FnOnce(&rusqlite::Transaction<'_>) -> Box<dyn FnOnce(Result<(), String>) + Send> + Send>;
+type WriteJob = Box<
+    dyn FnOnce(&rusqlite::Transaction<'_>) -> Box<dyn FnOnce(Result<(), String>) + Send> + Send,
+>;
 
 /// Most requests folded into one commit.
 const MAX_GROUP: usize = 256;

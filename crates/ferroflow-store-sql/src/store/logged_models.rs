@@ -4,17 +4,17 @@
 
 use std::collections::HashMap;
 
+use crate::args;
+use crate::db::{placeholders, Db, DbResult, Row, Value};
 use ferroflow_store::{CreateLoggedModel, Page, SearchLoggedModels, StoreError};
 use ferroflow_types::tracking::{
     LoggedModel, LoggedModelData, LoggedModelInfo, LoggedModelParameter, LoggedModelTag, Metric,
     ModelOutput, LOGGED_MODEL_STATUSES,
 };
-use crate::args;
-use crate::db::{placeholders, Db, DbResult, Row, Value};
 
 use super::{
-    err, paged, require_active_experiment, require_active_run, require_experiment_id,
-    Wrapped, IN_CHUNK,
+    err, paged, require_active_experiment, require_active_run, require_experiment_id, Wrapped,
+    IN_CHUNK,
 };
 use crate::query::{self, Fragment};
 use crate::{append_to_uri_path, now_millis};
@@ -74,19 +74,18 @@ pub(super) fn load(conn: &mut dyn Db, ids: &[String]) -> Result<Vec<LoggedModel>
                 Ok(())
             },
         )?;
-        let mut each =
-            |sql: String,
-             f: &mut dyn FnMut(&mut LoggedModel, &Row<'_>) -> DbResult<()>|
-             -> Result<(), Wrapped> {
-                conn.query(&sql, &chunk_args, &mut |r| {
-                    let id: String = r.get(0)?;
-                    if let Some(m) = pos.get(id.as_str()).and_then(|&i| models[i].as_mut()) {
-                        f(m, r)?;
-                    }
-                    Ok(())
-                })?;
+        let mut each = |sql: String,
+                        f: &mut dyn FnMut(&mut LoggedModel, &Row<'_>) -> DbResult<()>|
+         -> Result<(), Wrapped> {
+            conn.query(&sql, &chunk_args, &mut |r| {
+                let id: String = r.get(0)?;
+                if let Some(m) = pos.get(id.as_str()).and_then(|&i| models[i].as_mut()) {
+                    f(m, r)?;
+                }
                 Ok(())
-            };
+            })?;
+            Ok(())
+        };
         each(format!("SELECT model_id, tag_key, tag_value FROM logged_model_tags WHERE model_id IN ({ph}) ORDER BY tag_key"), &mut |m, r| {
             m.info.tags.push(LoggedModelTag { key: r.get(1)?, value: r.get(2)? });
             Ok(())
@@ -133,8 +132,12 @@ pub(super) fn get(
 
 /// The experiment id of an existing model (deleted or not), for child rows.
 fn experiment_of(conn: &mut dyn Db, model_id: &str) -> Result<i64, Wrapped> {
-    conn.query_opt("SELECT experiment_id FROM logged_models WHERE model_id = ?", &args![model_id], |r| r.get(0))?
-        .ok_or_else(|| Wrapped::Store(model_not_found(model_id)))
+    conn.query_opt(
+        "SELECT experiment_id FROM logged_models WHERE model_id = ?",
+        &args![model_id],
+        |r| r.get(0),
+    )?
+    .ok_or_else(|| Wrapped::Store(model_not_found(model_id)))
 }
 
 pub(super) fn create(tx: &mut dyn Db, m: &CreateLoggedModel) -> Result<LoggedModel, Wrapped> {
@@ -196,7 +199,10 @@ pub(super) fn finalize(
     status: i64,
 ) -> Result<LoggedModel, Wrapped> {
     experiment_of(tx, model_id)?;
-    tx.execute("UPDATE logged_models SET status = ?, last_updated_timestamp_ms = ? WHERE model_id = ?", &args![status, now_millis(), model_id])?;
+    tx.execute(
+        "UPDATE logged_models SET status = ?, last_updated_timestamp_ms = ? WHERE model_id = ?",
+        &args![status, now_millis(), model_id],
+    )?;
     get(tx, model_id, true)
 }
 
@@ -217,7 +223,10 @@ pub(super) fn set_tags(
 
 pub(super) fn delete_tag(tx: &mut dyn Db, model_id: &str, key: &str) -> Result<(), Wrapped> {
     experiment_of(tx, model_id)?;
-    let n = tx.execute("DELETE FROM logged_model_tags WHERE model_id = ? AND tag_key = ?", &args![model_id, key])?;
+    let n = tx.execute(
+        "DELETE FROM logged_model_tags WHERE model_id = ? AND tag_key = ?",
+        &args![model_id, key],
+    )?;
     if n == 0 {
         return err(StoreError::NotFound(format!(
             "No tag with key '{key}' found for model with ID '{model_id}'."
@@ -257,7 +266,20 @@ pub(super) fn log_model_metrics(
              VALUES (?, ?, ?, ?, ?, ?, ?, NULL, ?, ?)",
             "model_id",
         );
-        tx.execute(&sql, &args![model_id, &m.key, m.timestamp, m.step, value, experiment_id, run_id, &m.dataset_name, &m.dataset_digest])?;
+        tx.execute(
+            &sql,
+            &args![
+                model_id,
+                &m.key,
+                m.timestamp,
+                m.step,
+                value,
+                experiment_id,
+                run_id,
+                &m.dataset_name,
+                &m.dataset_digest
+            ],
+        )?;
     }
     Ok(())
 }
@@ -274,7 +296,15 @@ pub(super) fn log_outputs(
             "inputs (input_uuid, source_type, source_id, destination_type, destination_id, step) VALUES (?, 'RUN_OUTPUT', ?, 'MODEL_OUTPUT', ?, ?)",
             "input_uuid",
         );
-        tx.execute(&sql, &args![uuid::Uuid::new_v4().simple().to_string(), run_id, &m.model_id, m.step])?;
+        tx.execute(
+            &sql,
+            &args![
+                uuid::Uuid::new_v4().simple().to_string(),
+                run_id,
+                &m.model_id,
+                m.step
+            ],
+        )?;
     }
     Ok(())
 }
@@ -290,7 +320,10 @@ pub(super) fn log_model_inputs(
             "inputs (input_uuid, source_type, source_id, destination_type, destination_id, step) VALUES (?, 'RUN_INPUT', ?, 'MODEL_INPUT', ?, 0)",
             "input_uuid",
         );
-        tx.execute(&sql, &args![uuid::Uuid::new_v4().simple().to_string(), run_id, model_id])?;
+        tx.execute(
+            &sql,
+            &args![uuid::Uuid::new_v4().simple().to_string(), run_id, model_id],
+        )?;
     }
     Ok(())
 }

@@ -78,8 +78,11 @@ impl SqlStore {
     /// Opens (creating if empty) the SQLite MLflow database at `options.path`. A database at
     /// another schema revision or a non-MLflow file is refused before anything is written.
     pub fn open(options: SqliteOptions) -> Result<SqlStore, SchemaError> {
-        let (engine, created) =
-            SqliteEngine::open(&options.path, &options.default_artifact_root, options.readers)?;
+        let (engine, created) = SqliteEngine::open(
+            &options.path,
+            &options.default_artifact_root,
+            options.readers,
+        )?;
         if created {
             tracing::info!(path = %options.path.display(), "created MLflow schema");
         }
@@ -121,8 +124,11 @@ impl SqlStore {
         };
         let (engine, mut first) = PoolEngine::new(connector, options.pool.clone())
             .map_err(|e| SchemaError::Unreachable(server_name(server), e.message))?;
-        let created =
-            crate::schema::ensure_server_schema(&mut first, dialect, &options.default_artifact_root)?;
+        let created = crate::schema::ensure_server_schema(
+            &mut first,
+            dialect,
+            &options.default_artifact_root,
+        )?;
         if created {
             tracing::info!(database = %server, "created MLflow schema");
         }
@@ -248,27 +254,32 @@ fn attach_experiment_tags(
             "SELECT experiment_id, \"key\", value FROM experiment_tags WHERE experiment_id IN ({})",
             placeholders(chunk.len())
         );
-        conn.query(&sql, &chunk.iter().map(Value::from).collect::<Vec<Value>>(), &mut |r| {
-            let id: i64 = r.get(0)?;
-            if let Some(&i) = by_id.get(&id.to_string()) {
-                experiments[i].tags.push(ExperimentTag {
-                    key: r.get(1)?,
-                    value: r.get::<Option<String>>(2)?.unwrap_or_default(),
-                });
-            }
-            Ok(())
-})?;
+        conn.query(
+            &sql,
+            &chunk.iter().map(Value::from).collect::<Vec<Value>>(),
+            &mut |r| {
+                let id: i64 = r.get(0)?;
+                if let Some(&i) = by_id.get(&id.to_string()) {
+                    experiments[i].tags.push(ExperimentTag {
+                        key: r.get(1)?,
+                        value: r.get::<Option<String>>(2)?.unwrap_or_default(),
+                    });
+                }
+                Ok(())
+            },
+        )?;
     }
     Ok(())
 }
 
-
 /// The experiment's row, without its tags (one query).
 fn load_experiment_row(conn: &mut dyn Db, experiment_id: &str) -> Result<Experiment, Wrapped> {
     let id = require_experiment_id(experiment_id)?;
-    let e = conn.query_opt(&format!(
-            "SELECT {EXPERIMENT_COLUMNS} FROM experiments WHERE experiment_id = ?"
-        ), &args![id], experiment_from_row)?;
+    let e = conn.query_opt(
+        &format!("SELECT {EXPERIMENT_COLUMNS} FROM experiments WHERE experiment_id = ?"),
+        &args![id],
+        experiment_from_row,
+    )?;
     e.ok_or_else(|| Wrapped::Store(experiment_not_found(experiment_id)))
 }
 
@@ -321,9 +332,11 @@ fn run_info_from_row(r: &Row<'_>) -> DbResult<RunInfo> {
 }
 
 fn load_run_info(conn: &mut dyn Db, run_id: &str) -> Result<RunInfo, Wrapped> {
-    conn.query_opt(&format!(
-        "SELECT {RUN_COLUMNS} FROM runs WHERE run_uuid = ?"
-    ), &args![run_id], run_info_from_row)?
+    conn.query_opt(
+        &format!("SELECT {RUN_COLUMNS} FROM runs WHERE run_uuid = ?"),
+        &args![run_id],
+        run_info_from_row,
+    )?
     .ok_or_else(|| Wrapped::Store(run_not_found(run_id)))
 }
 
@@ -356,13 +369,17 @@ fn for_each_run_row(
     sql: &str,
     f: &mut dyn FnMut(&mut Run, &Row<'_>) -> DbResult<()>,
 ) -> Result<(), Wrapped> {
-    conn.query(sql, &ids.iter().map(Value::from).collect::<Vec<Value>>(), &mut |r| {
-        let id: String = r.get(0)?;
-        if let Some(run) = pos.get(id.as_str()).and_then(|&i| runs[i].as_mut()) {
-            f(run, r)?;
-        }
-        Ok(())
-})?;
+    conn.query(
+        sql,
+        &ids.iter().map(Value::from).collect::<Vec<Value>>(),
+        &mut |r| {
+            let id: String = r.get(0)?;
+            if let Some(run) = pos.get(id.as_str()).and_then(|&i| runs[i].as_mut()) {
+                f(run, r)?;
+            }
+            Ok(())
+        },
+    )?;
     Ok(())
 }
 
@@ -377,20 +394,22 @@ fn load_runs(conn: &mut dyn Db, ids: &[String]) -> Result<Vec<Run>, Wrapped> {
     for chunk in ids.chunks(IN_CHUNK) {
         let ph = placeholders(chunk.len());
         {
-            conn.query(&format!(
-                "SELECT {RUN_COLUMNS} FROM runs WHERE run_uuid IN ({ph})"
-            ), &chunk.iter().map(Value::from).collect::<Vec<Value>>(), &mut |r| {
-                let info = run_info_from_row(r)?;
-                if let Some(&i) = pos.get(info.run_id.as_str()) {
-                    runs[i] = Some(Run {
-                        info,
-                        data: RunData::default(),
-                        inputs: RunInputs::default(),
-                        outputs: RunOutputs::default(),
-                    });
-                }
-                Ok(())
-})?;
+            conn.query(
+                &format!("SELECT {RUN_COLUMNS} FROM runs WHERE run_uuid IN ({ph})"),
+                &chunk.iter().map(Value::from).collect::<Vec<Value>>(),
+                &mut |r| {
+                    let info = run_info_from_row(r)?;
+                    if let Some(&i) = pos.get(info.run_id.as_str()) {
+                        runs[i] = Some(Run {
+                            info,
+                            data: RunData::default(),
+                            inputs: RunInputs::default(),
+                            outputs: RunOutputs::default(),
+                        });
+                    }
+                    Ok(())
+                },
+            )?;
         }
         for_each_run_row(
             conn,
@@ -469,18 +488,22 @@ fn load_runs(conn: &mut dyn Db, ids: &[String]) -> Result<Vec<Run>, Wrapped> {
                     "SELECT input_uuid, name, value FROM input_tags WHERE input_uuid IN ({}) ORDER BY name",
                     placeholders(uchunk.len())
                 );
-                conn.query(&sql, &uchunk.iter().map(Value::from).collect::<Vec<Value>>(), &mut |r| {
-                    let uuid: String = r.get(0)?;
-                    if let Some(&(ri, di)) = input_index.get(&uuid) {
-                        if let Some(run) = runs[ri].as_mut() {
-                            run.inputs.dataset_inputs[di].tags.push(InputTag {
-                                key: r.get(1)?,
-                                value: r.get(2)?,
-                            });
+                conn.query(
+                    &sql,
+                    &uchunk.iter().map(Value::from).collect::<Vec<Value>>(),
+                    &mut |r| {
+                        let uuid: String = r.get(0)?;
+                        if let Some(&(ri, di)) = input_index.get(&uuid) {
+                            if let Some(run) = runs[ri].as_mut() {
+                                run.inputs.dataset_inputs[di].tags.push(InputTag {
+                                    key: r.get(1)?,
+                                    value: r.get(2)?,
+                                });
+                            }
                         }
-                    }
-                    Ok(())
-})?;
+                        Ok(())
+                    },
+                )?;
             }
         }
         for_each_run_row(
@@ -533,11 +556,7 @@ fn paged<T>(mut items: Vec<T>, max_results: i64, offset: i64) -> Page<T> {
     }
 }
 
-fn insert_tags(
-    tx: &mut dyn Db,
-    run_id: &str,
-    tags: &[RunTag],
-) -> Result<(), Wrapped> {
+fn insert_tags(tx: &mut dyn Db, run_id: &str, tags: &[RunTag]) -> Result<(), Wrapped> {
     let stmt = tx.dialect().upsert(
         "tags (\"key\", value, run_uuid) VALUES (?, ?, ?)",
         "\"key\", run_uuid",
@@ -546,7 +565,10 @@ fn insert_tags(
     for t in tags {
         tx.execute(&stmt, &args![t.key, t.value, run_id])?;
         if t.key == "mlflow.runName" {
-            tx.execute("UPDATE runs SET name = ? WHERE run_uuid = ?", &args![t.value, run_id])?;
+            tx.execute(
+                "UPDATE runs SET name = ? WHERE run_uuid = ?",
+                &args![t.value, run_id],
+            )?;
         }
     }
     Ok(())
@@ -570,16 +592,13 @@ fn stored_value(v: f64) -> (f64, bool) {
     }
 }
 
-fn log_metrics(
-    tx: &mut dyn Db,
-    run_id: &str,
-    metrics: &[Metric],
-) -> Result<(), Wrapped> {
+fn log_metrics(tx: &mut dyn Db, run_id: &str, metrics: &[Metric]) -> Result<(), Wrapped> {
     if metrics.is_empty() {
         return Ok(());
     }
     for chunk in metrics.chunks(insert_chunk(tx.dialect())) {
-        let mut sql = String::from("metrics (\"key\", value, timestamp, run_uuid, step, is_nan) VALUES ");
+        let mut sql =
+            String::from("metrics (\"key\", value, timestamp, run_uuid, step, is_nan) VALUES ");
         let mut values: Vec<Value> = Vec::with_capacity(chunk.len() * 6);
         for (i, m) in chunk.iter().enumerate() {
             sql.push_str(if i == 0 {
@@ -639,11 +658,7 @@ fn log_metrics(
     Ok(())
 }
 
-fn log_params(
-    tx: &mut dyn Db,
-    run_id: &str,
-    params: &[Param],
-) -> Result<(), Wrapped> {
+fn log_params(tx: &mut dyn Db, run_id: &str, params: &[Param]) -> Result<(), Wrapped> {
     if params.is_empty() {
         return Ok(());
     }
@@ -688,14 +703,12 @@ fn log_params(
     Ok(())
 }
 
-fn dataset_uuid_for(
-    tx: &mut dyn Db,
-    experiment_id: i64,
-    d: &Dataset,
-) -> Result<String, Wrapped> {
-    let existing: Option<String> = tx.query_opt("SELECT dataset_uuid FROM datasets WHERE experiment_id = ? AND name = ? AND digest = ?", &args![experiment_id, d.name, d.digest], |r| {
-            r.get(0)
-        })?;
+fn dataset_uuid_for(tx: &mut dyn Db, experiment_id: i64, d: &Dataset) -> Result<String, Wrapped> {
+    let existing: Option<String> = tx.query_opt(
+        "SELECT dataset_uuid FROM datasets WHERE experiment_id = ? AND name = ? AND digest = ?",
+        &args![experiment_id, d.name, d.digest],
+        |r| r.get(0),
+    )?;
     if let Some(id) = existing {
         return Ok(id);
     }
@@ -811,13 +824,24 @@ for t in &tags {
             if e.name == new_name {
                 return Ok(());
             }
-            let taken: Option<i64> = tx.query_opt("SELECT experiment_id FROM experiments WHERE name = ? AND workspace = 'default'", &args![&new_name], |r| r.get(0))?;
+            let taken: Option<i64> = tx.query_opt(
+                "SELECT experiment_id FROM experiments WHERE name = ? AND workspace = 'default'",
+                &args![&new_name],
+                |r| r.get(0),
+            )?;
             if taken.is_some() {
                 return err(StoreError::BadRequest(format!(
                     "Experiment(name={new_name}) already exists. Choose another name."
                 )));
             }
-            tx.execute("UPDATE experiments SET name = ?, last_update_time = ? WHERE experiment_id = ?", &args![new_name, now_millis(), e.experiment_id.parse::<i64>().unwrap_or(-1)])?;
+            tx.execute(
+                "UPDATE experiments SET name = ?, last_update_time = ? WHERE experiment_id = ?",
+                &args![
+                    new_name,
+                    now_millis(),
+                    e.experiment_id.parse::<i64>().unwrap_or(-1)
+                ],
+            )?;
             Ok(())
         })
         .await
@@ -864,7 +888,14 @@ for t in &tags {
         let id = experiment_id.to_string();
         self.write(move |tx| {
             require_active_experiment(tx, &id)?;
-            tx.execute(&tx.dialect().upsert("experiment_tags (\"key\", value, experiment_id) VALUES (?, ?, ?)", "\"key\", experiment_id", &["value"]), &args![tag.key, tag.value, parse_experiment_id(&id).unwrap_or(-1)])?;
+            tx.execute(
+                &tx.dialect().upsert(
+                    "experiment_tags (\"key\", value, experiment_id) VALUES (?, ?, ?)",
+                    "\"key\", experiment_id",
+                    &["value"],
+                ),
+                &args![tag.key, tag.value, parse_experiment_id(&id).unwrap_or(-1)],
+            )?;
             Ok(())
         })
         .await
@@ -875,10 +906,10 @@ for t in &tags {
         let key = key.to_string();
         self.write(move |tx| {
             require_active_experiment(tx, &id)?;
-            let n = tx.execute("DELETE FROM experiment_tags WHERE experiment_id = ? AND \"key\" = ?", &args![
-                    parse_experiment_id(&id).unwrap_or(-1),
-                    key
-                ])?;
+            let n = tx.execute(
+                "DELETE FROM experiment_tags WHERE experiment_id = ? AND \"key\" = ?",
+                &args![parse_experiment_id(&id).unwrap_or(-1), key],
+            )?;
             if n == 0 {
                 return err(StoreError::NotFound(format!(
                     "No tag with name: {key} in experiment with id {id}"
@@ -960,10 +991,16 @@ for t in &tags {
         self.write(move |tx| {
             require_active_run(tx, &id)?;
             if let Some(status) = &update.status {
-                tx.execute("UPDATE runs SET status = ? WHERE run_uuid = ?", &args![status, id])?;
+                tx.execute(
+                    "UPDATE runs SET status = ? WHERE run_uuid = ?",
+                    &args![status, id],
+                )?;
             }
             if let Some(end) = update.end_time {
-                tx.execute("UPDATE runs SET end_time = ? WHERE run_uuid = ?", &args![end, id])?;
+                tx.execute(
+                    "UPDATE runs SET end_time = ? WHERE run_uuid = ?",
+                    &args![end, id],
+                )?;
             }
             if let Some(name) = &update.run_name {
                 insert_tags(
@@ -984,7 +1021,10 @@ for t in &tags {
         let id = run_id.to_string();
         self.write(move |tx| {
             load_run_info(tx, &id)?;
-            tx.execute("UPDATE runs SET lifecycle_stage = 'deleted', deleted_time = ? WHERE run_uuid = ?", &args![now_millis(), id])?;
+            tx.execute(
+                "UPDATE runs SET lifecycle_stage = 'deleted', deleted_time = ? WHERE run_uuid = ?",
+                &args![now_millis(), id],
+            )?;
             Ok(())
         })
         .await
@@ -1029,7 +1069,10 @@ for t in &tags {
         let key = key.to_string();
         self.write(move |tx| {
             require_active_run(tx, &id)?;
-            let n = tx.execute("DELETE FROM tags WHERE run_uuid = ? AND \"key\" = ?", &args![id, key])?;
+            let n = tx.execute(
+                "DELETE FROM tags WHERE run_uuid = ? AND \"key\" = ?",
+                &args![id, key],
+            )?;
             if n == 0 {
                 return err(StoreError::NotFound(format!(
                     "No tag with name: {key} in run with id {id}"
@@ -1083,7 +1126,11 @@ for t in &input.tags {
         self.write(move |tx| {
             require_active_run(tx, &id)?;
             const KEY: &str = "mlflow.log-model.history";
-            let previous: Option<String> = tx.query_opt("SELECT value FROM tags WHERE run_uuid = ? AND \"key\" = ?", &args![id, KEY], |r| r.get(0))?;
+            let previous: Option<String> = tx.query_opt(
+                "SELECT value FROM tags WHERE run_uuid = ? AND \"key\" = ?",
+                &args![id, KEY],
+                |r| r.get(0),
+            )?;
             let model: serde_json::Value = serde_json::from_str(&model_json).map_err(|e| {
                 Wrapped::Store(StoreError::InvalidParameter(format!(
                     "Malformed model info: {e}"
@@ -1114,7 +1161,8 @@ for t in &input.tags {
     }
 
     async fn create_logged_model(&self, model: CreateLoggedModel) -> StoreResult<LoggedModel> {
-        self.write(move |tx| logged_models::create(tx, &model)).await
+        self.write(move |tx| logged_models::create(tx, &model))
+            .await
     }
 
     async fn get_logged_model(

@@ -5,6 +5,8 @@
 
 use std::collections::HashMap;
 
+use crate::args;
+use crate::db::{no_rows, placeholders, Db, DbResult, Row, Value};
 use async_trait::async_trait;
 use ferroflow_store::registry::{CreateModelVersion, RegistryStore, SearchRegistry};
 use ferroflow_store::{Page, StoreError, StoreResult};
@@ -12,8 +14,6 @@ use ferroflow_types::registry::{
     ModelVersion, RegisteredModel, RegisteredModelAlias, RegistryTag, ALL_STAGES, STAGE_ARCHIVED,
     STAGE_DELETED_INTERNAL,
 };
-use crate::args;
-use crate::db::{no_rows, placeholders, Db, DbResult, Row, Value};
 
 use super::{err, paged, SqlStore, Wrapped, IN_CHUNK};
 use crate::now_millis;
@@ -81,25 +81,33 @@ fn attach_version_details(
     for chunk in names.chunks(IN_CHUNK) {
         let ph = placeholders(chunk.len());
         let sql = format!("SELECT name, version, \"key\", value FROM model_version_tags WHERE workspace = 'default' AND name IN ({ph}) ORDER BY \"key\"");
-        conn.query(&sql, &chunk.iter().map(Value::from).collect::<Vec<Value>>(), &mut |r| {
-            let key = (r.get::<String>(0)?, r.get::<i64>(1)?.to_string());
-            if let Some(&i) = index.get(&key) {
-                versions[i].tags.push(RegistryTag {
-                    key: r.get(2)?,
-                    value: r.get::<Option<String>>(3)?.unwrap_or_default(),
-                });
-            }
-            Ok(())
-})?;
-        if with_aliases {
-            let sql = format!("SELECT name, version, alias FROM registered_model_aliases WHERE workspace = 'default' AND name IN ({ph}) ORDER BY alias");
-            conn.query(&sql, &chunk.iter().map(Value::from).collect::<Vec<Value>>(), &mut |r| {
+        conn.query(
+            &sql,
+            &chunk.iter().map(Value::from).collect::<Vec<Value>>(),
+            &mut |r| {
                 let key = (r.get::<String>(0)?, r.get::<i64>(1)?.to_string());
                 if let Some(&i) = index.get(&key) {
-                    versions[i].aliases.push(r.get(2)?);
+                    versions[i].tags.push(RegistryTag {
+                        key: r.get(2)?,
+                        value: r.get::<Option<String>>(3)?.unwrap_or_default(),
+                    });
                 }
                 Ok(())
-})?;
+            },
+        )?;
+        if with_aliases {
+            let sql = format!("SELECT name, version, alias FROM registered_model_aliases WHERE workspace = 'default' AND name IN ({ph}) ORDER BY alias");
+            conn.query(
+                &sql,
+                &chunk.iter().map(Value::from).collect::<Vec<Value>>(),
+                &mut |r| {
+                    let key = (r.get::<String>(0)?, r.get::<i64>(1)?.to_string());
+                    if let Some(&i) = index.get(&key) {
+                        versions[i].aliases.push(r.get(2)?);
+                    }
+                    Ok(())
+                },
+            )?;
         }
     }
     Ok(())
@@ -121,7 +129,11 @@ fn get_version(conn: &mut dyn Db, name: &str, version: i64) -> Result<ModelVersi
 }
 
 fn require_model(conn: &mut dyn Db, name: &str) -> Result<(), Wrapped> {
-    let found: Option<i64> = conn.query_opt("SELECT 1 FROM registered_models WHERE workspace = 'default' AND name = ?", &args![name], |r| r.get(0))?;
+    let found: Option<i64> = conn.query_opt(
+        "SELECT 1 FROM registered_models WHERE workspace = 'default' AND name = ?",
+        &args![name],
+        |r| r.get(0),
+    )?;
     match found {
         Some(_) => Ok(()),
         None => err(model_not_found(name)),
@@ -140,35 +152,40 @@ fn load_models(conn: &mut dyn Db, names: &[String]) -> Result<Vec<RegisteredMode
         let ph = placeholders(chunk.len());
         {
             let sql = format!("SELECT name, creation_time, last_updated_time, description FROM registered_models WHERE workspace = 'default' AND name IN ({ph})");
-            conn.query(&sql, &chunk.iter().map(Value::from).collect::<Vec<Value>>(), &mut |r| {
-                let name: String = r.get(0)?;
-                if let Some(&i) = pos.get(name.as_str()) {
-                    models[i] = Some(RegisteredModel {
-                        name,
-                        creation_timestamp: r.get::<Option<i64>>(1)?.unwrap_or(0),
-                        last_updated_timestamp: r.get(2)?,
-                        description: r.get::<Option<String>>(3)?.filter(|d| !d.is_empty()),
-                        latest_versions: Vec::new(),
-                        tags: Vec::new(),
-                        aliases: Vec::new(),
-                    });
-                }
-                Ok(())
-})?;
+            conn.query(
+                &sql,
+                &chunk.iter().map(Value::from).collect::<Vec<Value>>(),
+                &mut |r| {
+                    let name: String = r.get(0)?;
+                    if let Some(&i) = pos.get(name.as_str()) {
+                        models[i] = Some(RegisteredModel {
+                            name,
+                            creation_timestamp: r.get::<Option<i64>>(1)?.unwrap_or(0),
+                            last_updated_timestamp: r.get(2)?,
+                            description: r.get::<Option<String>>(3)?.filter(|d| !d.is_empty()),
+                            latest_versions: Vec::new(),
+                            tags: Vec::new(),
+                            aliases: Vec::new(),
+                        });
+                    }
+                    Ok(())
+                },
+            )?;
         }
         let mut each = |sql: String,
-                        f: &mut dyn FnMut(
-            &mut RegisteredModel,
-            &Row<'_>,
-        ) -> DbResult<()>|
+                        f: &mut dyn FnMut(&mut RegisteredModel, &Row<'_>) -> DbResult<()>|
          -> Result<(), Wrapped> {
-            conn.query(&sql, &chunk.iter().map(Value::from).collect::<Vec<Value>>(), &mut |r| {
-                let name: String = r.get(0)?;
-                if let Some(m) = pos.get(name.as_str()).and_then(|&i| models[i].as_mut()) {
-                    f(m, r)?;
-                }
-                Ok(())
-})?;
+            conn.query(
+                &sql,
+                &chunk.iter().map(Value::from).collect::<Vec<Value>>(),
+                &mut |r| {
+                    let name: String = r.get(0)?;
+                    if let Some(m) = pos.get(name.as_str()).and_then(|&i| models[i].as_mut()) {
+                        f(m, r)?;
+                    }
+                    Ok(())
+                },
+            )?;
             Ok(())
         };
         each(format!("SELECT name, \"key\", value FROM registered_model_tags WHERE workspace = 'default' AND name IN ({ph}) ORDER BY \"key\""), &mut |m, r| {
@@ -220,9 +237,7 @@ fn search_names(
     f.params = filter.params;
     f.params.push(Value::Int(q.max_results + 1));
     f.params.push(Value::Int(q.offset));
-    let names = conn.query_map(&f.sql, &f.params, |r| {
-        r.get::<String>(0)
-    })?;
+    let names = conn.query_map(&f.sql, &f.params, |r| r.get::<String>(0))?;
     Ok(paged(names, q.max_results, q.offset))
 }
 

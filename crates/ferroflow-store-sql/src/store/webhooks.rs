@@ -4,13 +4,13 @@
 
 use std::collections::HashMap;
 
+use crate::args;
+use crate::db::{placeholders, Db, DbResult, Row, Value};
 use async_trait::async_trait;
 use ferroflow_store::webhooks::{
     CreateWebhook, UpdateWebhook, Webhook, WebhookEvent, WebhookStatus, WebhookStore,
 };
 use ferroflow_store::{Page, StoreError, StoreResult};
-use crate::args;
-use crate::db::{placeholders, Db, DbResult, Row, Value};
 
 use super::{err, paged, SqlStore, Wrapped, IN_CHUNK};
 use crate::now_millis;
@@ -49,14 +49,18 @@ fn attach_events(conn: &mut dyn Db, webhooks: &mut [Webhook]) -> Result<(), Wrap
             "SELECT webhook_id, entity, action FROM webhook_events WHERE webhook_id IN ({}) ORDER BY webhook_id, entity, action",
             placeholders(chunk.len())
         );
-        conn.query(&sql, &chunk.iter().map(Value::from).collect::<Vec<Value>>(), &mut |r| {
-            let id: String = r.get(0)?;
-            events.entry(id).or_default().push(WebhookEvent {
-                entity: r.get(1)?,
-                action: r.get(2)?,
-            });
-            Ok(())
-})?;
+        conn.query(
+            &sql,
+            &chunk.iter().map(Value::from).collect::<Vec<Value>>(),
+            &mut |r| {
+                let id: String = r.get(0)?;
+                events.entry(id).or_default().push(WebhookEvent {
+                    entity: r.get(1)?,
+                    action: r.get(2)?,
+                });
+                Ok(())
+            },
+        )?;
     }
     for w in webhooks.iter_mut() {
         w.events = events.remove(&w.webhook_id).unwrap_or_default();
@@ -64,11 +68,7 @@ fn attach_events(conn: &mut dyn Db, webhooks: &mut [Webhook]) -> Result<(), Wrap
     Ok(())
 }
 
-fn query_webhooks(
-    conn: &mut dyn Db,
-    sql: &str,
-    params: &[Value],
-) -> Result<Vec<Webhook>, Wrapped> {
+fn query_webhooks(conn: &mut dyn Db, sql: &str, params: &[Value]) -> Result<Vec<Webhook>, Wrapped> {
     let mut webhooks = conn.query_map(sql, params, from_row)?;
     attach_events(conn, &mut webhooks)?;
     Ok(webhooks)
@@ -95,7 +95,7 @@ fn insert_events(
 ) -> Result<(), Wrapped> {
     let mut seen = std::collections::HashSet::new();
     let stmt = "INSERT INTO webhook_events (webhook_id, entity, action) VALUES (?, ?, ?)";
-for e in events {
+    for e in events {
         // MLflow lets the primary key refuse a repeated event (400 BAD_REQUEST).
         if !seen.insert((e.entity.as_str(), e.action.as_str())) {
             return err(StoreError::BadRequest(format!(
@@ -167,7 +167,10 @@ impl WebhookStore for SqlStore {
             );
             tx.execute(&sql, &values)?;
             if let Some(events) = &u.events {
-                tx.execute("DELETE FROM webhook_events WHERE webhook_id = ?", &args![&webhook_id])?;
+                tx.execute(
+                    "DELETE FROM webhook_events WHERE webhook_id = ?",
+                    &args![&webhook_id],
+                )?;
                 insert_events(tx, &webhook_id, &events)?;
             }
             get(tx, &webhook_id)
