@@ -101,7 +101,9 @@ function useChart(option: echarts.EChartsCoreOption | undefined) {
   const ref = useRef<HTMLDivElement>(null);
   useEffect(() => {
     if (!ref.current || !option) return;
-    const chart = echarts.init(ref.current);
+    // Dark mode follows the system setting, as the page's CSS does.
+    const dark = window.matchMedia?.("(prefers-color-scheme: dark)").matches;
+    const chart = echarts.init(ref.current, dark ? "dark" : undefined);
     chart.setOption(option);
     const resize = () => chart.resize();
     window.addEventListener("resize", resize);

@@ -2,7 +2,7 @@ import { FormEvent, useEffect, useState } from "react";
 import { Link, useParams } from "react-router";
 import {
   LoggedModel, Run, deleteTag, formatDuration, formatTime, formatValue, getExperiment, getRun, post,
-  runLoggedModels, runVersions, searchAllRuns, setTag, tagValue, versionPath,
+  loggedModelPath, runArtifacts, runLoggedModels, runVersions, searchAllRuns, setTag, tagValue, versionPath,
 } from "../api";
 import { useLoad, usePoll, useQueryParam, useQueryUpdate } from "../hooks";
 import { RegisterModelDialog } from "../components/RegisterModel";
@@ -108,7 +108,7 @@ function RunModels({ run }: { run: Run }) {
         <tbody>
           {(models.data ?? []).map((m) => (
             <tr key={m.info.model_id} data-model-id={m.info.model_id}>
-              <td>{m.info.name || "model"}</td>
+              <td><Link to={loggedModelPath(m.info.experiment_id ?? run.info.experiment_id, m.info.model_id)}>{m.info.name || "model"}</Link></td>
               <td className="mono">{m.info.model_id}</td>
               <td className="muted">{m.info.model_type}</td>
               <td className="actions"><button className="small" onClick={() => setRegistering(m)}>Register model</button></td>
@@ -270,7 +270,7 @@ export function RunPage() {
         </section>
       )}
 
-      {tab === "artifacts" && <ArtifactBrowser runId={info.run_id} path={artifactPath} onPath={setArtifactPath} />}
+      {tab === "artifacts" && <ArtifactBrowser source={runArtifacts(info.run_id)} path={artifactPath} onPath={setArtifactPath} />}
     </div>
   );
 }

@@ -1,8 +1,8 @@
 import { FormEvent, useEffect, useMemo, useRef, useState } from "react";
-import { Link, useNavigate, useParams } from "react-router";
+import { Link, useNavigate } from "react-router";
 import { useVirtualizer } from "@tanstack/react-virtual";
 import {
-  Experiment, Run, ViewType, formatDuration, formatTime, formatValue, getExperiment, post,
+  Experiment, Run, ViewType, formatDuration, formatTime, formatValue, post,
   searchAllRuns, tagValue,
 } from "../api";
 import { useLoad, usePoll, useQueryParam, useQueryUpdate } from "../hooks";
@@ -64,9 +64,8 @@ function groupRows(runs: Run[], cmp: (a: Run, b: Run) => number, collapsed: Set<
 }
 
 /** Runs of one or several experiments (`#/experiments/1,2`): a virtualized, sortable table. */
-export function RunsPage() {
-  const { ids = "" } = useParams();
-  const experimentIds = useMemo(() => ids.split(",").filter(Boolean), [ids]);
+export function RunsView({ experimentIds, experiments }: { experimentIds: string[]; experiments?: Experiment[] }) {
+  const ids = experimentIds.join(",");
   const navigate = useNavigate();
   const [filter, setFilter] = useQueryParam("filter");
   const [status, setStatus] = useQueryParam("status");
@@ -85,7 +84,6 @@ export function RunsPage() {
   const [partial, setPartial] = useState<Run[]>();
   useEffect(() => setDraft(filter), [filter]);
 
-  const experiments = useLoad(() => Promise.all(experimentIds.map(getExperiment)), [ids]);
   const serverFilter = combinedFilter(filter, status, since);
   const runs = useLoad(
     () => { setPartial(undefined); return searchAllRuns(experimentIds, serverFilter, view as ViewType, ["attributes.start_time DESC"], setPartial); },
@@ -133,7 +131,7 @@ export function RunsPage() {
     if (experimentIds.length > 1) {
       fixed.push({
         id: "attr:experiment", label: "Experiment", width: 120,
-        value: (r) => experiments.data?.find((e) => e.experiment_id === r.info.experiment_id)?.name ?? r.info.experiment_id,
+        value: (r) => experiments?.find((e) => e.experiment_id === r.info.experiment_id)?.name ?? r.info.experiment_id,
       });
     }
     const dynamic = chosen.map((c): Column => {
@@ -144,7 +142,7 @@ export function RunsPage() {
       return { id: c, label: key, width: 110, value: (r) => tagValue(r, key) };
     });
     return [...fixed, ...dynamic];
-  }, [chosen, experimentIds.length, experiments.data]);
+  }, [chosen, experimentIds.length, experiments]);
 
   const rows = useMemo(() => {
     const col = columns.find((c) => c.id === sort) ?? columns[1];
@@ -170,6 +168,25 @@ export function RunsPage() {
     overscan: 12,
   });
   const totalWidth = 36 + columns.reduce((s, c) => s + c.width, 0);
+  // Keyboard: ArrowDown/ArrowUp move the focus (run link or checkbox) to the next/previous row,
+  // scrolling it into the virtual window first.
+  const onTableKey = (e: React.KeyboardEvent) => {
+    if (e.key !== "ArrowDown" && e.key !== "ArrowUp") return;
+    const target = e.target as HTMLElement;
+    const row = target.closest<HTMLElement>("[data-index]");
+    if (!row) return;
+    const index = Number(row.dataset.index) + (e.key === "ArrowDown" ? 1 : -1);
+    if (index < 0 || index >= rows.length) return;
+    e.preventDefault();
+    virtualizer.scrollToIndex(index);
+    const what = target.tagName === "INPUT" ? "input[type=checkbox]" : "a";
+    const focus = (tries: number) => {
+      const el = scrollRef.current?.querySelector<HTMLElement>(`[data-index="${index}"] ${what}`);
+      if (el) el.focus();
+      else if (tries > 0) requestAnimationFrame(() => focus(tries - 1));
+    };
+    focus(10);
+  };
 
   const clickHeader = (id: string) => {
     const nextDir = sort === id ? (dir === "asc" ? "desc" : "asc") : id.startsWith("attr:") && id !== "attr:run_name" ? "desc" : "asc";
@@ -197,12 +214,9 @@ export function RunsPage() {
     }
   };
   const toggleCol = (id: string) => setChosen(chosen.includes(id) ? chosen.filter((c) => c !== id) : [...chosen, id]);
-  const title = experiments.data?.map((e: Experiment) => e.name).join(", ") ?? "";
 
   return (
-    <div className="page runs-page">
-      <h1>{title || "Runs"}</h1>
-      {experiments.error && <p className="error">{experiments.error}</p>}
+    <div className="runs-view">
       <form className="toolbar" onSubmit={submitFilter}>
         <input
           className="filter" aria-label="Filter runs" value={draft} onChange={(e) => setDraft(e.target.value)}
@@ -248,7 +262,7 @@ export function RunsPage() {
           ))}
         </div>
       )}
-      <div className="vtable" ref={scrollRef} data-testid="runs-table">
+      <div className="vtable" ref={scrollRef} data-testid="runs-table" onKeyDown={onTableKey}>
         <div className="vrow vhead" style={{ width: totalWidth }}>
           <div className="vcell check" style={{ width: 36 }}>
             <input type="checkbox" aria-label="select all" checked={allSelected}
@@ -257,7 +271,9 @@ export function RunsPage() {
           {columns.map((c) => (
             <div key={c.id} className={`vcell sortable ${c.id.startsWith("m:") ? "metric" : c.id.startsWith("p:") ? "param" : ""}`}
               style={{ width: c.width }} title={c.id.startsWith("m:") ? `metrics.${quote(c.label)}` : c.id.startsWith("p:") ? `params.${quote(c.label)}` : c.label}
-              onClick={() => clickHeader(c.id)} role="columnheader" aria-sort={sort === c.id ? (dir === "asc" ? "ascending" : "descending") : "none"}>
+              onClick={() => clickHeader(c.id)} tabIndex={0}
+              onKeyDown={(e) => { if (e.key === "Enter" || e.key === " ") { e.preventDefault(); clickHeader(c.id); } }}
+              role="columnheader" aria-sort={sort === c.id ? (dir === "asc" ? "ascending" : "descending") : "none"}>
               {c.label}{sort === c.id ? (dir === "asc" ? " ▲" : " ▼") : ""}
             </div>
           ))}
@@ -267,7 +283,7 @@ export function RunsPage() {
             const { run, depth, childCount } = rows[v.index];
             const id = run.info.run_id;
             return (
-              <div key={id} className={`vrow ${selected.has(id) ? "selected" : ""}`} data-run-id={id} role="row"
+              <div key={id} className={`vrow ${selected.has(id) ? "selected" : ""}`} data-run-id={id} data-index={v.index} role="row"
                 style={{ position: "absolute", top: 0, transform: `translateY(${v.start}px)`, height: ROW_HEIGHT, width: totalWidth }}>
                 <div className="vcell check" style={{ width: 36 }}>
                   <input type="checkbox" aria-label={`select ${run.info.run_name}`} checked={selected.has(id)} onChange={() => toggleSelect(id)} />
