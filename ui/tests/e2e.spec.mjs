@@ -207,7 +207,7 @@ test("the run page shows the run and edits its description", async () => {
 });
 
 test("the artifact browser previews JSON, CSV and images", async () => {
-  await page.getByRole("button", { name: "Artifacts" }).click();
+  await page.getByRole("tab", { name: "Artifacts" }).click();
   await page.getByRole("button", { name: /config\// }).click();
   await page.getByRole("button", { name: "params.json" }).click();
   await page.getByTestId("text-preview").getByText('"layers"').waitFor();
@@ -478,8 +478,11 @@ test("a logged model's page: overview, metrics with dataset, params, tags, artif
   await shot("logged-model");
 
   // Register it from here, into a new registered model.
-  await page.getByRole("button", { name: "Register model" }).click();
   const dialog = page.getByRole("dialog", { name: "Register model" });
+  await page.getByRole("button", { name: "Register model" }).click();
+  await dialog.getByLabel("New model name").press("Escape"); // the dialog closes with Escape
+  await until("the dialog to close", async () => (await dialog.count()) === 0);
+  await page.getByRole("button", { name: "Register model" }).click();
   await dialog.getByLabel("New model name").fill("ui-from-logged-model");
   await dialog.getByRole("button", { name: "Register" }).click();
   await dialog.getByTestId("registered").getByRole("link", { name: "ui-from-logged-model version 1" }).waitFor();

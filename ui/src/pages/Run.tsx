@@ -146,7 +146,7 @@ export function RunPage() {
   const { data: run, error, reload, refresh, settled } = useLoad(() => getRun(runId), [runId]);
   const experiment = useLoad(() => (run ? getExperiment(run.info.experiment_id) : Promise.resolve(undefined)), [run?.info.experiment_id]);
   const children = useLoad(
-    () => (run ? searchAllRuns([run.info.experiment_id], `tags.mlflow.parentRunId = '${run.info.run_id}'`, "ALL", ["attributes.start_time ASC"]) : Promise.resolve([])),
+    () => (run ? searchAllRuns([run.info.experiment_id], `tags.mlflow.parentRunId = '${run.info.run_id}'`, "ALL", ["attributes.start_time ASC"], undefined, false) : Promise.resolve([])),
     [run?.info.run_id],
   );
   const [actionError, setActionError] = useState<string>();
@@ -179,9 +179,9 @@ export function RunPage() {
         {info.status === "RUNNING" && <span className="live" data-testid="live">● live</span>}
         {info.lifecycle_stage === "deleted" && <span className="status deleted">deleted</span>}
       </h1>
-      <nav className="tabs">
+      <nav className="tabs" role="tablist" aria-label="Run views">
         {["overview", "metrics", "artifacts"].map((t) => (
-          <button key={t} className={tab === t ? "active" : ""} onClick={() => setTab(t)}>{t[0].toUpperCase() + t.slice(1)}</button>
+          <button key={t} role="tab" aria-selected={tab === t} className={tab === t ? "active" : ""} onClick={() => setTab(t)}>{t[0].toUpperCase() + t.slice(1)}</button>
         ))}
       </nav>
       {actionError && <p className="error">{actionError}</p>}

@@ -94,9 +94,10 @@ export function RunsView({ experimentIds, experiments }: { experimentIds: string
   // Live updates: while any shown run is RUNNING, search again quietly (1.5 s, backing off
   // to 30 s while nothing changes); stops once none is running.
   const running = useMemo(() => (runs.data ?? []).filter((r) => r.info.status === "RUNNING"), [runs.data]);
+  // Only needed while polling: not computed for a table with nothing running (10k runs).
   const signature = useMemo(
-    () => (runs.data ?? []).map((r) => r.info.status + (r.data.metrics ?? []).map((m) => m.timestamp + ":" + m.step).join(",")).join(";"),
-    [runs.data],
+    () => running.length === 0 ? "" : (runs.data ?? []).map((r) => r.info.status + (r.data.metrics ?? []).map((m) => m.timestamp + ":" + m.step).join(",")).join(";"),
+    [runs.data, running.length],
   );
   usePoll(running.length > 0, runs.refresh, runs.settled, signature);
 
