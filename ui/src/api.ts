@@ -112,17 +112,18 @@ export const offsetPageToken = (offset: number) => btoa(`{"offset": ${offset}}`)
  * so the table shows rows at once (`onPage`). The rest comes in `RUNS_PARALLEL` concurrent
  * pages at computed offsets (MLflow's offset page tokens), the first of them asked for
  * together with the first page: the server answers them on several cores while the first
- * page is drawn. Without a count, pages after the first are 4500 runs, then grow with the
- * offset (at most `RUNS_BULK_PAGE`): 10k runs are 1000 + 4500 + 4500; a search that turns
- * out to have fewer than 1000 runs costs one empty answer, once. Once the count of a search
- * is known (reloads, live updates), small searches ask for one page only and large ones are
- * split evenly (`speculate = false`: no page beside the first while the count is unknown,
+ * page is drawn. Without a count, pages after the first are 5500 runs, then grow with the
+ * offset (at most `RUNS_BULK_PAGE`): 10k runs are 1000 + 5500 + 3500 (the page asked for
+ * beside the first one starts earlier, so it is the larger); a search that turns out to have
+ * fewer than 1000 runs costs one empty answer, once. Once the count of a search is known
+ * (reloads, live updates), small searches ask for one page only and large ones are split in
+ * two the same way (`speculate = false`: no page beside the first while the count is unknown,
  * for searches that are usually small). A server that refuses a computed token gets the
  * sequential walk with its own tokens. Measured with 10k runs against the debug server:
  * ~0.9-1.1 s in all on 2 otherwise idle cores, against ~1.5-1.6 s for 1000 + one page of 9000.
  */
 export const RUNS_FIRST_PAGE = 1000;
-export const RUNS_REST_PAGE = 4500;
+export const RUNS_REST_PAGE = 5500;
 export const RUNS_BULK_PAGE = 25000;
 export const RUNS_PARALLEL = 2;
 const runCounts = new Map<string, number>();
@@ -182,29 +183,34 @@ interface ParallelPages { pages: Promise<Run[][]>; widen: () => void }
 
 /**
  * Pages from offset `start` on, `workers` requests in flight (`widen()`: `RUNS_PARALLEL`),
- * until a page comes back short. With a `known` count the first pages split it evenly (a
- * little larger, so that the last one comes back short and no empty page is asked for).
+ * until a page comes back short. With a `known` count the first two pages cover it (with
+ * room to spare, so that the last one comes back short and no empty page is asked for).
  */
 function parallelPages(search: (max: number, token?: string) => Promise<RunsPage>, start: number, known: number | undefined, workers: number): ParallelPages {
   const pages: { offset: number; runs: Run[] }[] = [];
-  const even = known !== undefined && known > start ? Math.min(RUNS_BULK_PAGE, Math.ceil((known - start) / RUNS_PARALLEL) + 100) : 0;
-  let planned = even ? RUNS_PARALLEL : 0;
+  // With a known count: two pages, the first (asked for beside the first page, so started
+  // earlier) a little larger, the second with room to spare.
+  const left = known !== undefined ? known - start : 0;
+  const plan = left > 0 ? [Math.ceil(left * 0.55), Math.ceil(left * 0.45) + 100].map((n) => Math.min(RUNS_BULK_PAGE, n)) : [];
   let next = start;
   let end = Infinity; // offset of the first run past the end, once known
+  // Past the planned pages only if the last of them came back full (the count grew).
+  let limit = plan.length ? start + plan.reduce((a, b) => a + b, 0) : Infinity;
   const worker = async () => {
-    while (next < end) {
+    while (next < end && next < limit) {
       const offset = next;
-      const size = planned-- > 0 ? even : Math.min(RUNS_BULK_PAGE, Math.max(RUNS_REST_PAGE, offset));
+      const size = plan.shift() ?? Math.min(RUNS_BULK_PAGE, Math.max(RUNS_REST_PAGE, offset));
       next += size;
       const r = await search(size, offsetPageToken(offset));
       const runs = r.runs ?? [];
       pages.push({ offset, runs });
       if (runs.length < size || !r.next_page_token) end = Math.min(end, offset + runs.length);
+      else if (offset + size === limit) { limit = Infinity; add(); }
     }
   };
   const running: Promise<void>[] = [];
   let target = workers;
-  const add = () => { while (running.length < target && next < end) running.push(worker()); };
+  const add = () => { while (running.length < target && next < end && next < limit) running.push(worker()); };
   add();
   const settle = async () => {
     for (let n = -1; n !== running.length;) { n = running.length; await Promise.all(running); }

@@ -638,13 +638,19 @@ test("10,000 runs: first rows and the total within budget, virtualized scrolling
       if (firstRow === undefined && document.querySelector("[data-testid=runs-table] [data-run-id]")) firstRow = performance.now() - t0;
       if (document.querySelector("[data-testid=run-count]")?.textContent === `${total} runs`) count = performance.now() - t0;
     }
-    return { firstRow, count };
+    // The `runs/search` requests of this load: how many, and when the last answer was in.
+    const searches = performance.getEntriesByType("resource").filter((e) => e.name.includes("runs/search") && e.startTime >= t0);
+    const lastAnswer = Math.max(...searches.map((e) => e.responseEnd - t0));
+    return { firstRow, count, requests: searches.length, lastAnswer };
   }, { id: seeded.experimentId, total: n });
-  console.log(`# 10k runs: first row after ${Math.round(timing.firstRow)} ms, total count after ${Math.round(timing.count)} ms`);
+  console.log(`# 10k runs: first row after ${Math.round(timing.firstRow)} ms, total count after ${Math.round(timing.count)} ms ` +
+    `(${timing.requests} runs/search requests, the last answered after ${Math.round(timing.lastAnswer)} ms)`);
   await shot("runs-10k");
   // Budgets: first rows within 1 s; the total (all 10k runs loaded) within 1 s too with a
-  // release server, but this suite runs the unoptimized debug build, about 4x slower on
-  // `runs/search`, so its default total budget is 5 s (override: UI_SCALE_TOTAL_BUDGET_MS).
+  // release server, but this suite runs the unoptimized debug build, about 3x slower on
+  // `runs/search` (1.1-1.3 s for the 10k alone): the UI's concurrent pages bring the total to
+  // 0.9-1.1 s on 2 idle cores and 1.2-2 s when a build shares them, so the default total
+  // budget stays 5 s (override: UI_SCALE_TOTAL_BUDGET_MS).
   const firstBudget = Number(process.env.UI_SCALE_BUDGET_MS || 1000);
   const totalBudget = Number(process.env.UI_SCALE_TOTAL_BUDGET_MS || 5000);
   assert.ok(timing.firstRow < firstBudget, `first row after ${timing.firstRow} ms (budget ${firstBudget})`);
