@@ -422,6 +422,9 @@ test("the model page edits tags, renames and deletes the model", async () => {
 
 test("the experiment's Models tab lists logged models with their source run, metrics and params", async () => {
   await page.goto(`${url}/#/experiments/${seed.experiment_id}`);
+  // The runs table links each run's logged models.
+  const modelCell = page.locator(`[data-run-id="${seed.version_run_ids[0]}"] [data-col='attr:models']`);
+  assert.ok((await modelCell.getByRole("link", { name: "model" }).getAttribute("href")).endsWith(`/models/${seed.model_ids[0]}`));
   await page.getByRole("tab", { name: "Models" }).click();
   assert.ok(page.url().includes("tab=models"), page.url());
   const table = page.getByTestId("logged-models-table");

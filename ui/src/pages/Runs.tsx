@@ -2,8 +2,8 @@ import { FormEvent, useEffect, useMemo, useRef, useState } from "react";
 import { Link, useNavigate } from "react-router";
 import { useVirtualizer } from "@tanstack/react-virtual";
 import {
-  Experiment, Run, ViewType, formatDuration, formatTime, formatValue, post,
-  searchAllRuns, tagValue,
+  Experiment, Run, ViewType, formatDuration, formatTime, formatValue, loggedModelPath, post,
+  searchAllRuns, searchLoggedModels, tagValue,
 } from "../api";
 import { useLoad, usePoll, useQueryParam, useQueryUpdate } from "../hooks";
 
@@ -101,6 +101,14 @@ export function RunsView({ experimentIds, experiments }: { experimentIds: string
   );
   usePoll(running.length > 0, runs.refresh, runs.settled, signature);
 
+  // Names of the logged models the runs produced (one search, only if any run has one).
+  const hasModels = useMemo(() => (shown ?? []).some((r) => r.outputs?.model_outputs?.length), [shown]);
+  const loggedModels = useLoad(() => (hasModels ? searchLoggedModels(experimentIds, "") : Promise.resolve([])), [ids, hasModels]);
+  const modelNames = useMemo(
+    () => new Map((loggedModels.data ?? []).map((m) => [m.info.model_id, m.info.name || m.info.model_id])),
+    [loggedModels.data],
+  );
+
   const keys = useMemo(() => {
     const p = new Set<string>(), m = new Set<string>(), t = new Set<string>();
     for (const r of shown ?? []) {
@@ -129,6 +137,17 @@ export function RunsView({ experimentIds, experiments }: { experimentIds: string
       { id: "attr:status", label: "Status", width: 90, value: (r) => r.info.status, render: (r) => <span className={`status ${r.info.status}`}>{r.info.status}</span> },
       { id: "attr:user", label: "User", width: 100, value: (r) => r.info.user_id ?? tagValue(r, "mlflow.user") ?? "" },
     ];
+    if (hasModels) {
+      // MLflow 3: the logged models each run produced (`outputs.model_outputs`), by name.
+      const ids = (r: Run) => (r.outputs?.model_outputs ?? []).map((o) => o.model_id);
+      fixed.push({
+        id: "attr:models", label: "Models", width: 130,
+        value: (r) => ids(r).map((id) => modelNames.get(id) ?? id).join(", "),
+        render: (r) => ids(r).map((id, i) => (
+          <span key={id}>{i > 0 && ", "}<Link to={loggedModelPath(r.info.experiment_id, id)}>{modelNames.get(id) ?? id.slice(0, 10)}</Link></span>
+        )),
+      });
+    }
     if (experimentIds.length > 1) {
       fixed.push({
         id: "attr:experiment", label: "Experiment", width: 120,
@@ -143,7 +162,7 @@ export function RunsView({ experimentIds, experiments }: { experimentIds: string
       return { id: c, label: key, width: 110, value: (r) => tagValue(r, key) };
     });
     return [...fixed, ...dynamic];
-  }, [chosen, experimentIds.length, experiments]);
+  }, [chosen, experimentIds.length, experiments, hasModels, modelNames]);
 
   const rows = useMemo(() => {
     const col = columns.find((c) => c.id === sort) ?? columns[1];
