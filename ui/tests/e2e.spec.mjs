@@ -577,6 +577,29 @@ test("keyboard and dark mode: headers sort with Enter, rows take focus, colours 
   await page.emulateMedia({ colorScheme: "light" });
 });
 
+test("coming back to a runs table shows its last rows at once while it searches again", async () => {
+  await page.goto(`${url}/#/experiments/${seed.experiment_id}`);
+  await page.locator("[data-testid=run-count]", { hasText: /^\d+ runs$/ }).waitFor();
+  const count = await page.getByTestId("run-count").innerText();
+  await page.locator(`[data-run-id="${seed.parent_run_id}"] a`).first().click();
+  await page.getByTestId("run-overview").waitFor();
+  // Hold the server's search answers back: the table must not wait for them.
+  let release;
+  const gate = new Promise((r) => { release = r; });
+  // (A route still held when the handler goes is let through by unroute: continue() may lose that race.)
+  await page.route("**/runs/search", async (route) => { await gate; await route.continue().catch(() => undefined); });
+  try {
+    await page.goBack();
+    await page.locator("[data-testid=run-count]", { hasText: /^\d+ runs, refreshing…$/ }).waitFor({ timeout: 3000 });
+    await page.locator(`[data-run-id="${seed.parent_run_id}"]`).waitFor({ timeout: 3000 });
+    await shot("runs-refreshing");
+  } finally {
+    release();
+    await page.unroute("**/runs/search");
+  }
+  await page.locator("[data-testid=run-count]", { hasText: new RegExp(`^${count}$`) }).waitFor();
+});
+
 test("live updates: run page chart, runs table and compare refresh while a run is RUNNING", async () => {
   const { json } = await api("POST", "runs/create", { experiment_id: seed.experiment_id, run_name: "live-run", start_time: Date.now() });
   const runId = json.run.info.run_id;

@@ -35,6 +35,18 @@ function combinedFilter(text: string, status: string, since: string): string {
 
 interface Row { run: Run; depth: number; childCount: number }
 
+/**
+ * The last few searches' runs, so that coming back to a table (from a run page, another
+ * tab) shows it at once while it is searched again quietly.
+ */
+const RUNS_CACHE_SIZE = 4;
+const runsCache = new Map<string, Run[]>();
+function remember(key: string, runs: Run[]) {
+  runsCache.delete(key);
+  runsCache.set(key, runs);
+  while (runsCache.size > RUNS_CACHE_SIZE) runsCache.delete(runsCache.keys().next().value!);
+}
+
 /** Runs with their children nested under them (by `mlflow.parentRunId`), siblings sorted. */
 function groupRows(runs: Run[], cmp: (a: Run, b: Run) => number, collapsed: Set<string>): Row[] {
   const ids = new Set(runs.map((r) => r.info.run_id));
@@ -80,16 +92,24 @@ export function RunsView({ experimentIds, experiments }: { experimentIds: string
   const [collapsed, setCollapsed] = useState<Set<string>>(new Set());
   const [chooser, setChooser] = useState(false);
   const [actionError, setActionError] = useState<string>();
-  // Rows of the first page(s) while the rest loads: the table fills at once.
-  const [partial, setPartial] = useState<Run[]>();
+  // While loading: the rows of the first page (the table fills at once), or the runs this
+  // search found last time (`cached`), shown until the new answer replaces them.
+  const [partial, setPartial] = useState<{ runs: Run[]; cached: boolean }>();
   useEffect(() => setDraft(filter), [filter]);
 
   const serverFilter = combinedFilter(filter, status, since);
+  const cacheKey = JSON.stringify([ids, serverFilter, view]);
   const runs = useLoad(
-    () => { setPartial(undefined); return searchAllRuns(experimentIds, serverFilter, view as ViewType, ["attributes.start_time DESC"], setPartial); },
-    [ids, serverFilter, view],
+    () => {
+      const cached = runsCache.get(cacheKey);
+      setPartial(cached && { runs: cached, cached: true });
+      return searchAllRuns(experimentIds, serverFilter, view as ViewType, ["attributes.start_time DESC"],
+        cached ? undefined : (head) => setPartial({ runs: head, cached: false }))
+        .then((all) => { remember(cacheKey, all); return all; });
+    },
+    [cacheKey],
   );
-  const shown = runs.loading ? partial ?? runs.data : runs.data;
+  const shown = runs.loading ? partial?.runs ?? runs.data : runs.data;
 
   // Live updates: while any shown run is RUNNING, search again quietly (1.5 s, backing off
   // to 30 s while nothing changes); stops once none is running.
@@ -228,6 +248,7 @@ export function RunsView({ experimentIds, experiments }: { experimentIds: string
     try {
       for (const id of selected) await post(path, { run_id: id });
       setSelected(new Set());
+      runsCache.delete(cacheKey);
       runs.reload();
     } catch (e: any) {
       setActionError(e.message);
@@ -257,7 +278,9 @@ export function RunsView({ experimentIds, experiments }: { experimentIds: string
       {actionError && <p className="error" role="alert">{actionError}</p>}
       <div className="toolbar">
         <span className="muted" data-testid="run-count">
-          {runs.loading ? `Loading… ${partial ? partial.length + " runs so far" : ""}` : `${runs.data?.length ?? 0} runs`}
+          {!runs.loading ? `${runs.data?.length ?? 0} runs`
+            : partial?.cached ? `${partial.runs.length} runs, refreshing…`
+            : `Loading… ${partial ? partial.runs.length + " runs so far" : ""}`}
         </span>
         {running.length > 0 && <span className="live" data-testid="live">● live: {running.length} running</span>}
         <button disabled={selected.size < 1} onClick={() => navigate(`/compare-runs?runs=${[...selected].join(",")}&experiments=${ids}`)}>
