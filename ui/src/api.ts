@@ -315,14 +315,16 @@ export interface LoggedModel {
   data?: { params?: KeyValue[]; metrics?: LoggedModelMetric[] };
 }
 
-/** Logged models of some experiments (MLflow 3), newest first; `filter` in MLflow's grammar. */
-export async function searchLoggedModels(experimentIds: string[], filter: string): Promise<LoggedModel[]> {
+/** Logged models of some experiments (MLflow 3), newest first unless ordered; `filter` in MLflow's grammar. */
+export async function searchLoggedModels(
+  experimentIds: string[], filter: string, orderBy: { field_name: string; ascending: boolean } = { field_name: "creation_timestamp", ascending: false },
+): Promise<LoggedModel[]> {
   const out: LoggedModel[] = [];
   let page_token: string | undefined;
   do {
     const r = await post<{ models?: LoggedModel[]; next_page_token?: string }>("logged-models/search", {
       experiment_ids: experimentIds, filter: filter || undefined, max_results: 1000, page_token,
-      order_by: [{ field_name: "creation_timestamp", ascending: false }],
+      order_by: [orderBy],
     });
     out.push(...(r.models ?? []));
     page_token = r.next_page_token;

@@ -436,6 +436,12 @@ test("the experiment's Models tab lists logged models with their source run, met
   assert.match(await row.getByTestId("metrics-summary").innerText(), /val_rmse \(holdout\) 0\.\d+/);
   assert.match(await row.getByTestId("params-summary").innerText(), /alpha 0\.5/);
   await shot("experiment-models");
+  // Ordered by the server: newest first, a click on "Created" turns it round (kept in the URL).
+  const firstId = () => table.locator("tbody tr").first().getAttribute("data-model-id");
+  assert.equal(await firstId(), seed.model_ids[1]);
+  await table.getByRole("columnheader", { name: /^Created/ }).click();
+  await until("the oldest model first", async () => (await firstId()) === seed.model_ids[0]);
+  assert.ok(page.url().includes("mdir=asc"), page.url());
 
   // A filter in MLflow's grammar, applied by the server; the URL keeps it.
   const filter = "params.alpha = '0.1'";

@@ -5,7 +5,7 @@ import {
   getLoggedModel, loggedModelArtifacts, loggedModelPath, runNames, runVersions, searchLoggedModels,
   setLoggedModelTag, versionPath,
 } from "../api";
-import { useLoad, useQueryParam } from "../hooks";
+import { useLoad, useQueryParam, useQueryUpdate } from "../hooks";
 import { ArtifactBrowser } from "../components/Artifacts";
 import { RegisterModelDialog } from "../components/RegisterModel";
 import { TagsEditor } from "../components/Registry";
@@ -51,8 +51,26 @@ export function LoggedModelsView({ experimentIds }: { experimentIds: string[] })
   const [filter, setFilter] = useQueryParam("mfilter");
   const [draft, setDraft] = useState(filter);
   useEffect(() => setDraft(filter), [filter]);
+  const [sort] = useQueryParam("msort", "creation_timestamp");
+  const [dirParam] = useQueryParam("mdir");
+  const defaultDir = (field: string) => (field === "creation_timestamp" ? "desc" : "asc");
+  const dir = dirParam || defaultDir(sort);
+  const updateQuery = useQueryUpdate();
   const ids = experimentIds.join(",");
-  const models = useLoad(() => searchLoggedModels(experimentIds, filter), [ids, filter]);
+  const models = useLoad(() => searchLoggedModels(experimentIds, filter, { field_name: sort, ascending: dir === "asc" }), [ids, filter, sort, dir]);
+  // Server-side order: name, status or creation time; a second click reverses it.
+  const header = (field: string, label: string) => {
+    const click = () => {
+      const next = sort === field ? (dir === "asc" ? "desc" : "asc") : defaultDir(field);
+      updateQuery({ msort: field === "creation_timestamp" ? "" : field, mdir: next === defaultDir(field) ? "" : next });
+    };
+    return (
+      <th className="sortable" tabIndex={0} aria-sort={sort === field ? (dir === "asc" ? "ascending" : "descending") : "none"} onClick={click}
+        onKeyDown={(e) => { if (e.key === "Enter" || e.key === " ") { e.preventDefault(); click(); } }}>
+        {label}{sort === field ? (dir === "asc" ? " ▲" : " ▼") : ""}
+      </th>
+    );
+  };
   const sourceRuns = useLoad(
     () => runNames(experimentIds, (models.data ?? []).map((m) => m.info.source_run_id ?? "")).catch(() => new Map<string, RunInfo>()),
     [models.data],
@@ -72,7 +90,7 @@ export function LoggedModelsView({ experimentIds }: { experimentIds: string[] })
       {models.error && <p className="error" role="alert" data-testid="models-error">{models.error}</p>}
       <table className="grid" data-testid="logged-models-table">
         <thead>
-          <tr><th>Name</th><th>Status</th><th>Source run</th><th>Created</th><th>Metrics</th><th>Parameters</th></tr>
+          <tr>{header("name", "Name")}{header("status", "Status")}<th>Source run</th>{header("creation_timestamp", "Created")}<th>Metrics</th><th>Parameters</th></tr>
         </thead>
         <tbody>
           {(models.data ?? []).map((m) => {
