@@ -580,6 +580,9 @@ test("keyboard and dark mode: headers sort with Enter, rows take focus, colours 
   await page.goto(`${url}/#/experiments/${seed.experiment_id}/models/${seed.model_ids[0]}`);
   await page.getByTestId("model-overview").waitFor();
   await shot("logged-model-dark");
+  await page.goto(`${url}/#/compare-runs?runs=${seed.trial_run_ids.join(",")}&experiments=${seed.experiment_id}`);
+  await until("a drawn parallel coordinates chart", async () => (await inkedPixels("[data-testid=parallel-chart]")) > 500);
+  await shot("compare-dark");
   await page.emulateMedia({ colorScheme: "light" });
 });
 

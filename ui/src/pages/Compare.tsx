@@ -105,6 +105,7 @@ function useChart(option: echarts.EChartsCoreOption | undefined) {
     const dark = window.matchMedia?.("(prefers-color-scheme: dark)").matches;
     const chart = echarts.init(ref.current, dark ? "dark" : undefined);
     chart.setOption(option);
+    if (dark) chart.setOption({ backgroundColor: "transparent" }); // the page's own background
     const resize = () => chart.resize();
     window.addEventListener("resize", resize);
     return () => { window.removeEventListener("resize", resize); chart.dispose(); };
