@@ -3,7 +3,8 @@ import { createRoot } from "react-dom/client";
 import { HashRouter, Navigate, NavLink, Route, Routes } from "react-router";
 import "./styles.css";
 import { ExperimentsPage } from "./pages/Experiments";
-import { RunsPage } from "./pages/Runs";
+import { ExperimentPage } from "./pages/Experiment";
+import { LoggedModelPage } from "./pages/LoggedModels";
 import { RunPage } from "./pages/Run";
 import { ModelsPage } from "./pages/Models";
 import { ModelPage } from "./pages/Model";
@@ -27,7 +28,8 @@ function App() {
           <Routes>
             <Route path="/" element={<Navigate to="/experiments" replace />} />
             <Route path="/experiments" element={<ExperimentsPage />} />
-            <Route path="/experiments/:ids" element={<RunsPage />} />
+            <Route path="/experiments/:ids" element={<ExperimentPage />} />
+            <Route path="/experiments/:expId/models/:modelId" element={<LoggedModelPage />} />
             <Route path="/experiments/:expId/runs/:runId" element={<RunPage />} />
             <Route path="/runs/:runId" element={<RunPage />} />
             <Route path="/compare-runs" element={<ComparePage />} />

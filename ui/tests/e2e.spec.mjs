@@ -207,7 +207,7 @@ test("the run page shows the run and edits its description", async () => {
 });
 
 test("the artifact browser previews JSON, CSV and images", async () => {
-  await page.getByRole("button", { name: "Artifacts" }).click();
+  await page.getByRole("tab", { name: "Artifacts" }).click();
   await page.getByRole("button", { name: /config\// }).click();
   await page.getByRole("button", { name: "params.json" }).click();
   await page.getByTestId("text-preview").getByText('"layers"').waitFor();
@@ -420,6 +420,195 @@ test("the model page edits tags, renames and deletes the model", async () => {
   assert.equal(await page.getByTestId("models-table").getByText("ui-renamed").count(), 0);
 });
 
+test("the experiment's Models tab lists logged models with their source run, metrics and params", async () => {
+  await page.goto(`${url}/#/experiments/${seed.experiment_id}`);
+  // The runs table links each run's logged models.
+  const modelCell = page.locator(`[data-run-id="${seed.version_run_ids[0]}"] [data-col='attr:models']`);
+  assert.ok((await modelCell.getByRole("link", { name: "model" }).getAttribute("href")).endsWith(`/models/${seed.model_ids[0]}`));
+  await page.getByRole("tab", { name: "Models" }).click();
+  assert.ok(page.url().includes("tab=models"), page.url());
+  const table = page.getByTestId("logged-models-table");
+  for (const id of seed.model_ids) await table.locator(`[data-model-id="${id}"]`).waitFor();
+  await page.getByTestId("model-count").getByText(`${seed.model_ids.length} models`).waitFor();
+  const row = table.locator(`[data-model-id="${seed.model_ids[0]}"]`);
+  assert.match(await row.innerText(), /Ready/);
+  assert.equal(await row.getByTestId("source-run").innerText(), "ridge-1");
+  assert.match(await row.getByTestId("metrics-summary").innerText(), /val_rmse \(holdout\) 0\.\d+/);
+  assert.match(await row.getByTestId("params-summary").innerText(), /alpha 0\.5/);
+  await shot("experiment-models");
+  // Ordered by the server: newest first, a click on "Created" turns it round (kept in the URL).
+  const firstId = () => table.locator("tbody tr").first().getAttribute("data-model-id");
+  assert.equal(await firstId(), seed.model_ids[1]);
+  await table.getByRole("columnheader", { name: /^Created/ }).click();
+  await until("the oldest model first", async () => (await firstId()) === seed.model_ids[0]);
+  assert.ok(page.url().includes("mdir=asc"), page.url());
+
+  // A filter in MLflow's grammar, applied by the server; the URL keeps it.
+  const filter = "params.alpha = '0.1'";
+  const expected = (await api("POST", "logged-models/search", { experiment_ids: [seed.experiment_id], filter })).json.models ?? [];
+  assert.equal(expected.length, 1);
+  await page.getByLabel("Filter models").fill(filter);
+  await page.getByRole("button", { name: "Search", exact: true }).click();
+  await page.getByTestId("model-count").getByText("1 model", { exact: true }).waitFor();
+  await table.locator(`[data-model-id="${expected[0].info.model_id}"]`).waitFor();
+  await page.reload();
+  await page.getByTestId("model-count").getByText("1 model", { exact: true }).waitFor();
+  assert.equal(await page.getByLabel("Filter models").inputValue(), filter);
+});
+
+test("a logged model's page: overview, metrics with dataset, params, tags, artifacts, register", async () => {
+  const modelId = seed.model_ids[0];
+  await page.goto(`${url}/#/experiments/${seed.experiment_id}?tab=models`);
+  await page.getByTestId("logged-models-table").locator(`[data-model-id="${modelId}"]`).getByRole("link", { name: "model" }).click();
+  await page.getByTestId("model-overview").waitFor();
+  assert.ok(page.url().endsWith(`#/experiments/${seed.experiment_id}/models/${modelId}`), page.url());
+  const overview = await page.getByTestId("model-overview").innerText();
+  assert.match(overview, new RegExp(modelId));
+  assert.match(overview, /Ready/);
+  assert.match(overview, /regressor/);
+  const metric = page.getByTestId("model-metrics").locator("[data-metric=val_rmse]");
+  assert.match(await metric.innerText(), /holdout/);
+  assert.equal(await metric.locator("td").nth(2).innerText(), "1"); // step
+  assert.match(await page.getByTestId("model-params").innerText(), /alpha\s+0\.5/);
+  assert.match(await page.getByTestId("model-params").innerText(), /solver\s+auto/);
+  // The version registered by the client shows, and tags are editable.
+  await page.getByTestId("model-versions").getByRole("link", { name: `${seed.model_name} version 1` }).waitFor();
+  const tags = page.getByTestId("model-tags");
+  await tags.locator("[data-tag=team]", { hasText: "forecasting" }).waitFor();
+  await page.getByLabel("Tag key").fill("reviewed");
+  await page.getByLabel("Tag value").fill("yes");
+  await page.getByRole("button", { name: "Add tag" }).click();
+  await tags.locator("[data-tag=reviewed]", { hasText: "yes" }).waitFor();
+  await page.getByLabel("delete tag team").click();
+  await until("the tag to go", async () => (await tags.locator("[data-tag=team]").count()) === 0);
+  const lm = (await api("GET", `logged-models/${modelId}`)).json.model;
+  const userTags = Object.fromEntries(lm.info.tags.filter((t) => !t.key.startsWith("mlflow.")).map((t) => [t.key, t.value]));
+  assert.deepEqual(userTags, { reviewed: "yes" });
+  await shot("logged-model");
+
+  // Register it from here, into a new registered model.
+  const dialog = page.getByRole("dialog", { name: "Register model" });
+  await page.getByRole("button", { name: "Register model" }).click();
+  await dialog.getByLabel("New model name").press("Escape"); // the dialog closes with Escape
+  await until("the dialog to close", async () => (await dialog.count()) === 0);
+  await page.getByRole("button", { name: "Register model" }).click();
+  await dialog.getByLabel("New model name").fill("ui-from-logged-model");
+  await dialog.getByRole("button", { name: "Register" }).click();
+  await dialog.getByTestId("registered").getByRole("link", { name: "ui-from-logged-model version 1" }).waitFor();
+  const mv = (await api("GET", "model-versions/get?name=ui-from-logged-model&version=1")).json.model_version;
+  assert.equal(mv.source, `models:/${modelId}`);
+  assert.equal(mv.run_id, seed.version_run_ids[0]);
+  await dialog.getByRole("button", { name: "Close" }).click();
+  await page.getByTestId("model-versions").getByRole("link", { name: "ui-from-logged-model version 1" }).waitFor();
+
+  // Artifacts, through the logged model's own artifact routes; the URL restores the file.
+  await page.getByRole("tab", { name: "Artifacts" }).click();
+  await page.getByRole("button", { name: "MLmodel" }).click();
+  await page.getByTestId("text-preview").getByText("flavors").waitFor();
+  assert.ok(page.url().includes("tab=artifacts") && page.url().includes("path=MLmodel"), page.url());
+  await shot("logged-model-artifacts");
+  await page.reload();
+  await page.getByTestId("text-preview").getByText("sklearn").first().waitFor();
+  await page.getByRole("button", { name: "requirements.txt" }).click();
+  await page.getByTestId("text-preview").getByText("scikit-learn").waitFor();
+
+  // The source run link opens the run.
+  await page.getByRole("tab", { name: "Overview" }).click();
+  await page.getByTestId("model-overview").getByTestId("source-run").click();
+  await page.getByTestId("run-overview").getByText(seed.version_run_ids[0], { exact: true }).waitFor();
+  // ... whose logged models link back to the model page.
+  await page.getByTestId("logged-models").locator(`[data-model-id="${modelId}"]`).getByRole("link", { name: "model" }).click();
+  await page.getByTestId("model-overview").waitFor();
+});
+
+test("the experiment's description and tags are edited on the experiment page", async () => {
+  await page.goto(`${url}/#/experiments/${seed.experiment_id}`);
+  await page.getByRole("tab", { name: "Description & tags" }).click();
+  await page.getByTestId("experiment-about").waitFor();
+  await page.getByRole("heading", { name: /Description/ }).getByRole("button", { name: "Edit" }).click();
+  await page.getByLabel("Experiment description").fill("Ridge sweeps for the UI tests.");
+  await page.getByRole("button", { name: "Save", exact: true }).click();
+  await page.getByTestId("description").getByText("Ridge sweeps for the UI tests.").waitFor();
+  const tags = page.getByTestId("experiment-tags");
+  await page.getByLabel("Tag key").fill("owner");
+  await page.getByLabel("Tag value").fill("ml-team");
+  await page.getByRole("button", { name: "Add tag" }).click();
+  await tags.locator("[data-tag=owner]", { hasText: "ml-team" }).waitFor();
+  await page.getByLabel("edit tag owner").click();
+  await page.getByLabel("value of owner").fill("platform");
+  await tags.getByRole("button", { name: "Save" }).click();
+  await tags.locator("[data-tag=owner]", { hasText: "platform" }).waitFor();
+  await page.getByLabel("Tag key").fill("scratch");
+  await page.getByRole("button", { name: "Add tag" }).click();
+  await tags.locator("[data-tag=scratch]").waitFor();
+  await page.getByLabel("delete tag scratch").click();
+  await until("the tag to go", async () => (await tags.locator("[data-tag=scratch]").count()) === 0);
+  await shot("experiment-about");
+  const exp = (await api("GET", `experiments/get?experiment_id=${seed.experiment_id}`)).json.experiment;
+  const byKey = Object.fromEntries(exp.tags.map((t) => [t.key, t.value]));
+  assert.equal(byKey["mlflow.note.content"], "Ridge sweeps for the UI tests.");
+  assert.equal(byKey.owner, "platform");
+  assert.equal(byKey.scratch, undefined);
+  // The description heads the runs tab too.
+  await page.getByRole("tab", { name: "Runs" }).click();
+  await page.getByTestId("experiment-note").getByText("Ridge sweeps for the UI tests.").waitFor();
+});
+
+test("keyboard and dark mode: headers sort with Enter, rows take focus, colours follow the system", async () => {
+  await page.goto(`${url}/#/experiments/${seed.experiment_id}?filter=${encodeURIComponent("tags.model = 'ridge'")}&cols=m%3Armse`);
+  await page.locator("[data-testid=run-count]", { hasText: /^5 runs$/ }).waitFor();
+  await page.getByRole("columnheader", { name: /^rmse/ }).focus();
+  await page.keyboard.press("Enter");
+  await until("sorted by rmse", () => page.url().includes("sort=m%3Armse"));
+  const link = page.locator("[data-testid=runs-table] [role=row] a").first();
+  await link.focus();
+  assert.equal(await page.evaluate(() => document.activeElement?.closest("[role=row]") !== null), true);
+  await page.keyboard.press("ArrowDown");
+  const focusedRow = await page.evaluate(() => document.activeElement?.closest("[role=row]")?.getAttribute("data-run-id"));
+  const secondRow = await page.locator("[data-testid=runs-table] [role=row]").nth(1).getAttribute("data-run-id");
+  assert.equal(focusedRow, secondRow, "ArrowDown moves to the next row");
+  // Icon-only buttons carry a name.
+  const unnamed = await page.evaluate(() => [...document.querySelectorAll("button")]
+    .filter((b) => !(b.getAttribute("aria-label") || b.textContent?.match(/[A-Za-z0-9]/))).length);
+  assert.equal(unnamed, 0);
+
+  await page.emulateMedia({ colorScheme: "dark" });
+  const bg = await page.evaluate(() => getComputedStyle(document.body).backgroundColor);
+  const [r, g, b] = bg.match(/\d+/g).map(Number);
+  assert.ok(r + g + b < 150, `dark background, got ${bg}`);
+  await shot("runs-dark");
+  await page.goto(`${url}/#/experiments/${seed.experiment_id}/models/${seed.model_ids[0]}`);
+  await page.getByTestId("model-overview").waitFor();
+  await shot("logged-model-dark");
+  await page.goto(`${url}/#/compare-runs?runs=${seed.trial_run_ids.join(",")}&experiments=${seed.experiment_id}`);
+  await until("a drawn parallel coordinates chart", async () => (await inkedPixels("[data-testid=parallel-chart]")) > 500);
+  await shot("compare-dark");
+  await page.emulateMedia({ colorScheme: "light" });
+});
+
+test("coming back to a runs table shows its last rows at once while it searches again", async () => {
+  await page.goto(`${url}/#/experiments/${seed.experiment_id}`);
+  await page.locator("[data-testid=run-count]", { hasText: /^\d+ runs$/ }).waitFor();
+  const count = await page.getByTestId("run-count").innerText();
+  await page.locator(`[data-run-id="${seed.parent_run_id}"] a`).first().click();
+  await page.getByTestId("run-overview").waitFor();
+  // Hold the server's search answers back: the table must not wait for them.
+  let release;
+  const gate = new Promise((r) => { release = r; });
+  // (A route still held when the handler goes is let through by unroute: continue() may lose that race.)
+  await page.route("**/runs/search", async (route) => { await gate; await route.continue().catch(() => undefined); });
+  try {
+    await page.goBack();
+    await page.locator("[data-testid=run-count]", { hasText: /^\d+ runs, refreshing…$/ }).waitFor({ timeout: 3000 });
+    await page.locator(`[data-run-id="${seed.parent_run_id}"]`).waitFor({ timeout: 3000 });
+    await shot("runs-refreshing");
+  } finally {
+    release();
+    await page.unroute("**/runs/search");
+  }
+  await page.locator("[data-testid=run-count]", { hasText: new RegExp(`^${count}$`) }).waitFor();
+});
+
 test("live updates: run page chart, runs table and compare refresh while a run is RUNNING", async () => {
   const { json } = await api("POST", "runs/create", { experiment_id: seed.experiment_id, run_name: "live-run", start_time: Date.now() });
   const runId = json.run.info.run_id;
@@ -484,13 +673,19 @@ test("10,000 runs: first rows and the total within budget, virtualized scrolling
       if (firstRow === undefined && document.querySelector("[data-testid=runs-table] [data-run-id]")) firstRow = performance.now() - t0;
       if (document.querySelector("[data-testid=run-count]")?.textContent === `${total} runs`) count = performance.now() - t0;
     }
-    return { firstRow, count };
+    // The `runs/search` requests of this load: how many, and when the last answer was in.
+    const searches = performance.getEntriesByType("resource").filter((e) => e.name.includes("runs/search") && e.startTime >= t0);
+    const lastAnswer = Math.max(...searches.map((e) => e.responseEnd - t0));
+    return { firstRow, count, requests: searches.length, lastAnswer };
   }, { id: seeded.experimentId, total: n });
-  console.log(`# 10k runs: first row after ${Math.round(timing.firstRow)} ms, total count after ${Math.round(timing.count)} ms`);
+  console.log(`# 10k runs: first row after ${Math.round(timing.firstRow)} ms, total count after ${Math.round(timing.count)} ms ` +
+    `(${timing.requests} runs/search requests, the last answered after ${Math.round(timing.lastAnswer)} ms)`);
   await shot("runs-10k");
   // Budgets: first rows within 1 s; the total (all 10k runs loaded) within 1 s too with a
-  // release server, but this suite runs the unoptimized debug build, about 4x slower on
-  // `runs/search`, so its default total budget is 5 s (override: UI_SCALE_TOTAL_BUDGET_MS).
+  // release server, but this suite runs the unoptimized debug build, about 3x slower on
+  // `runs/search` (1.1-1.3 s for the 10k alone): the UI's concurrent pages bring the total to
+  // 0.9-1.1 s on 2 idle cores and 1.2-2 s when a build shares them, so the default total
+  // budget stays 5 s (override: UI_SCALE_TOTAL_BUDGET_MS).
   const firstBudget = Number(process.env.UI_SCALE_BUDGET_MS || 1000);
   const totalBudget = Number(process.env.UI_SCALE_TOTAL_BUDGET_MS || 5000);
   assert.ok(timing.firstRow < firstBudget, `first row after ${timing.firstRow} ms (budget ${firstBudget})`);

@@ -4,8 +4,8 @@ Usage: seed.py <tracking uri> ; prints one JSON line with the ids the tests need
 
 An experiment "ui-sweep" holds a hyperopt sweep (a parent run with 5 nested trials, each
 logging params, a per-epoch loss history and a final rmse), artifacts of every previewable
-kind on the best trial, and a scikit-learn model logged twice and registered as two versions
-of "ui-sweep-model".
+kind on the best trial, and a scikit-learn model logged twice (with params, a tag and a
+metric on a "holdout" dataset) and registered as two versions of "ui-sweep-model".
 """
 
 from __future__ import annotations
@@ -73,15 +73,22 @@ def main(uri: str) -> None:
     client.log_image(rid, img, "plots/swatch.png")
 
     # Two versions of one registered model, each from its own run.
-    version_runs = []
+    version_runs, model_ids = [], []
     for i, alpha in enumerate((0.5, 0.1)):
         with mlflow.start_run(run_name=f"ridge-{i + 1}") as run:
             mlflow.log_param("alpha", alpha)
             model = Ridge(alpha=alpha).fit(X, y)
-            mlflow.log_metric("rmse", float(np.sqrt(np.mean((model.predict(X) - y) ** 2))))
-            mlflow.sklearn.log_model(model, name="model", registered_model_name=MODEL_NAME,
-                                     pip_requirements=["scikit-learn"])
+            rmse = float(np.sqrt(np.mean((model.predict(X) - y) ** 2)))
+            mlflow.log_metric("rmse", rmse)
+            info = mlflow.sklearn.log_model(model, name="model", registered_model_name=MODEL_NAME,
+                                            pip_requirements=["scikit-learn"], model_type="regressor",
+                                            params={"alpha": alpha, "solver": "auto"},
+                                            tags={"team": "forecasting"})
+            # A metric of the logged model itself, computed on a named dataset.
+            mlflow.log_metric("val_rmse", rmse * 1.1, step=1, model_id=info.model_id,
+                              dataset=mlflow.data.from_numpy(X, targets=y, name="holdout"))
             version_runs.append(run.info.run_id)
+            model_ids.append(info.model_id)
 
     print(json.dumps({
         "experiment_id": exp_id,
@@ -90,6 +97,7 @@ def main(uri: str) -> None:
         "best_run_id": rid,
         "model_name": MODEL_NAME,
         "version_run_ids": version_runs,
+        "model_ids": model_ids,
     }))
 
 

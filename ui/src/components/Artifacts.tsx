@@ -1,5 +1,5 @@
 import { useEffect, useState } from "react";
-import { FileInfo, artifactUrl, listArtifacts } from "../api";
+import { ArtifactSource, FileInfo } from "../api";
 
 const TEXT = /\.(txt|log|json|ya?ml|md|py|csv|tsv|html?|cfg|ini|toml|xml|sh|r|sql)$|(^|\/)(MLmodel|requirements\.txt|conda\.yaml|python_env\.yaml)$/i;
 const IMAGE = /\.(png|jpe?g|gif|svg|webp|bmp)$/i;
@@ -26,8 +26,8 @@ export function parseCsv(text: string, sep = ","): string[][] {
   return rows;
 }
 
-function Preview({ runId, file }: { runId: string; file: FileInfo }) {
-  const url = artifactUrl(runId, file.path);
+function Preview({ source, file }: { source: ArtifactSource; file: FileInfo }) {
+  const url = source.url(file.path);
   const [text, setText] = useState<string>();
   const [error, setError] = useState<string>();
   const isText = TEXT.test(file.path);
@@ -81,15 +81,20 @@ function Preview({ runId, file }: { runId: string; file: FileInfo }) {
   );
 }
 
-function Dir({ runId, path, depth, selected, onSelect }: {
-  runId: string; path: string; depth: number; selected?: string; onSelect: (f: FileInfo) => void;
+function Dir({ source, path, depth, selected, onSelect }: {
+  source: ArtifactSource; path: string; depth: number; selected?: string; onSelect: (f: FileInfo) => void;
 }) {
   const [files, setFiles] = useState<FileInfo[]>();
   const [error, setError] = useState<string>();
   const [open, setOpen] = useState<Set<string>>(() => new Set(selected ? ancestors(selected) : []));
   useEffect(() => {
-    listArtifacts(runId, path).then(setFiles, (e) => setError(e.message));
-  }, [runId, path]);
+    let live = true;
+    setFiles(undefined);
+    setError(undefined);
+    source.list(path).then((f) => live && setFiles(f), (e) => live && setError(e.message));
+    return () => { live = false; };
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [source.key, path]);
   if (error) return <p className="error">{error}</p>;
   if (!files) return <p className="muted">Loading…</p>;
   if (!files.length && depth === 0) return <p className="muted">No artifacts.</p>;
@@ -100,11 +105,11 @@ function Dir({ runId, path, depth, selected, onSelect }: {
         <li key={f.path}>
           {f.is_dir ? (
             <>
-              <button className="tree-item" style={{ paddingLeft: depth * 14 }}
+              <button className="tree-item" style={{ paddingLeft: depth * 14 }} aria-expanded={open.has(f.path)}
                 onClick={() => { const n = new Set(open); if (n.has(f.path)) n.delete(f.path); else n.add(f.path); setOpen(n); }}>
                 {open.has(f.path) ? "▾" : "▸"} {f.path.split("/").pop()}/
               </button>
-              {open.has(f.path) && <Dir runId={runId} path={f.path} depth={depth + 1} selected={selected} onSelect={onSelect} />}
+              {open.has(f.path) && <Dir source={source} path={f.path} depth={depth + 1} selected={selected} onSelect={onSelect} />}
             </>
           ) : (
             <button className={`tree-item ${selected === f.path ? "active" : ""}`} style={{ paddingLeft: depth * 14 + 12 }} onClick={() => onSelect(f)}>
@@ -122,8 +127,11 @@ function ancestors(path: string): string[] {
   return parts.slice(0, -1).map((_, i) => parts.slice(0, i + 1).join("/"));
 }
 
-/** The artifact tree of a run with a preview of the selected file (`path` in the URL). */
-export function ArtifactBrowser({ runId, path, onPath }: { runId: string; path: string; onPath: (p: string) => void }) {
+/**
+ * The artifact tree of a run or a logged model (`source`) with a preview of the selected
+ * file (`path` in the URL).
+ */
+export function ArtifactBrowser({ source, path, onPath }: { source: ArtifactSource; path: string; onPath: (p: string) => void }) {
   const [file, setFile] = useState<FileInfo | undefined>(path ? { path } : undefined);
   useEffect(() => {
     setFile((f) => (f?.path === path ? f : path ? { path } : undefined));
@@ -131,9 +139,9 @@ export function ArtifactBrowser({ runId, path, onPath }: { runId: string; path: 
   return (
     <div className="artifacts" data-testid="artifacts">
       <div className="artifact-tree">
-        <Dir runId={runId} path="" depth={0} selected={path} onSelect={(f) => { setFile(f); onPath(f.path); }} />
+        <Dir key={source.key} source={source} path="" depth={0} selected={path} onSelect={(f) => { setFile(f); onPath(f.path); }} />
       </div>
-      {file ? <Preview runId={runId} file={file} /> : <p className="muted artifact-preview">Select a file to preview it.</p>}
+      {file ? <Preview source={source} file={file} /> : <p className="muted artifact-preview">Select a file to preview it.</p>}
     </div>
   );
 }

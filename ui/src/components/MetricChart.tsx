@@ -84,13 +84,18 @@ export function MetricChart(props: { runIds: string[]; runNames: Record<string, 
     const el = box.current;
     if (!el || !data?.aligned) return;
     const width = Math.max(300, el.clientWidth || 600);
+    // Axis colours from the page's CSS variables (dark mode follows the system setting).
+    const css = getComputedStyle(document.documentElement);
+    const fg = css.getPropertyValue("--muted").trim() || "#6b7280";
+    const line = css.getPropertyValue("--line").trim() || "#e3e6ea";
+    const axis = { stroke: fg, grid: { stroke: line }, ticks: { stroke: line } };
     const opts: uPlot.Options = {
       width,
       height: props.height ?? 260,
       scales: { x: { time: xAxis === "wall" }, y: { distr: logY ? 3 : 1 } },
       axes: [
-        { label: xAxis === "step" ? "step" : xAxis === "wall" ? "time" : "seconds since start" },
-        { label: metricKey, size: 60 },
+        { ...axis, label: xAxis === "step" ? "step" : xAxis === "wall" ? "time" : "seconds since start" },
+        { ...axis, label: metricKey, size: 60 },
       ],
       cursor: { drag: { x: true, y: false } },
       legend: { show: runIds.length <= 12 },

@@ -33,7 +33,7 @@ export function RegisterModelDialog(props: { model: LoggedModel; runId: string; 
     }
   };
   return (
-    <div className="modal-backdrop" onClick={onClose}>
+    <div className="modal-backdrop" onClick={onClose} onKeyDown={(e) => { if (e.key === "Escape") onClose(); }}>
       <div className="modal" role="dialog" aria-modal="true" aria-label="Register model" onClick={(e) => e.stopPropagation()}>
         <h2>Register model</h2>
         <p className="muted mono">models:/{model.info.model_id}</p>

@@ -101,8 +101,11 @@ function useChart(option: echarts.EChartsCoreOption | undefined) {
   const ref = useRef<HTMLDivElement>(null);
   useEffect(() => {
     if (!ref.current || !option) return;
-    const chart = echarts.init(ref.current);
+    // Dark mode follows the system setting, as the page's CSS does.
+    const dark = window.matchMedia?.("(prefers-color-scheme: dark)").matches;
+    const chart = echarts.init(ref.current, dark ? "dark" : undefined);
     chart.setOption(option);
+    if (dark) chart.setOption({ backgroundColor: "transparent" }); // the page's own background
     const resize = () => chart.resize();
     window.addEventListener("resize", resize);
     return () => { window.removeEventListener("resize", resize); chart.dispose(); };

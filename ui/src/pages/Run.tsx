@@ -2,7 +2,7 @@ import { FormEvent, useEffect, useState } from "react";
 import { Link, useParams } from "react-router";
 import {
   LoggedModel, Run, deleteTag, formatDuration, formatTime, formatValue, getExperiment, getRun, post,
-  runLoggedModels, runVersions, searchAllRuns, setTag, tagValue, versionPath,
+  loggedModelPath, runArtifacts, runLoggedModels, runVersions, searchAllRuns, setTag, tagValue, versionPath,
 } from "../api";
 import { useLoad, usePoll, useQueryParam, useQueryUpdate } from "../hooks";
 import { RegisterModelDialog } from "../components/RegisterModel";
@@ -108,7 +108,7 @@ function RunModels({ run }: { run: Run }) {
         <tbody>
           {(models.data ?? []).map((m) => (
             <tr key={m.info.model_id} data-model-id={m.info.model_id}>
-              <td>{m.info.name || "model"}</td>
+              <td><Link to={loggedModelPath(m.info.experiment_id ?? run.info.experiment_id, m.info.model_id)}>{m.info.name || "model"}</Link></td>
               <td className="mono">{m.info.model_id}</td>
               <td className="muted">{m.info.model_type}</td>
               <td className="actions"><button className="small" onClick={() => setRegistering(m)}>Register model</button></td>
@@ -146,7 +146,7 @@ export function RunPage() {
   const { data: run, error, reload, refresh, settled } = useLoad(() => getRun(runId), [runId]);
   const experiment = useLoad(() => (run ? getExperiment(run.info.experiment_id) : Promise.resolve(undefined)), [run?.info.experiment_id]);
   const children = useLoad(
-    () => (run ? searchAllRuns([run.info.experiment_id], `tags.mlflow.parentRunId = '${run.info.run_id}'`, "ALL", ["attributes.start_time ASC"]) : Promise.resolve([])),
+    () => (run ? searchAllRuns([run.info.experiment_id], `tags.mlflow.parentRunId = '${run.info.run_id}'`, "ALL", ["attributes.start_time ASC"], undefined, false) : Promise.resolve([])),
     [run?.info.run_id],
   );
   const [actionError, setActionError] = useState<string>();
@@ -179,9 +179,9 @@ export function RunPage() {
         {info.status === "RUNNING" && <span className="live" data-testid="live">● live</span>}
         {info.lifecycle_stage === "deleted" && <span className="status deleted">deleted</span>}
       </h1>
-      <nav className="tabs">
+      <nav className="tabs" role="tablist" aria-label="Run views">
         {["overview", "metrics", "artifacts"].map((t) => (
-          <button key={t} className={tab === t ? "active" : ""} onClick={() => setTab(t)}>{t[0].toUpperCase() + t.slice(1)}</button>
+          <button key={t} role="tab" aria-selected={tab === t} className={tab === t ? "active" : ""} onClick={() => setTab(t)}>{t[0].toUpperCase() + t.slice(1)}</button>
         ))}
       </nav>
       {actionError && <p className="error">{actionError}</p>}
@@ -270,7 +270,7 @@ export function RunPage() {
         </section>
       )}
 
-      {tab === "artifacts" && <ArtifactBrowser runId={info.run_id} path={artifactPath} onPath={setArtifactPath} />}
+      {tab === "artifacts" && <ArtifactBrowser source={runArtifacts(info.run_id)} path={artifactPath} onPath={setArtifactPath} />}
     </div>
   );
 }

@@ -1,9 +1,9 @@
 import { FormEvent, useEffect, useMemo, useRef, useState } from "react";
-import { Link, useNavigate, useParams } from "react-router";
+import { Link, useNavigate } from "react-router";
 import { useVirtualizer } from "@tanstack/react-virtual";
 import {
-  Experiment, Run, ViewType, formatDuration, formatTime, formatValue, getExperiment, post,
-  searchAllRuns, tagValue,
+  Experiment, Run, ViewType, formatDuration, formatTime, formatValue, loggedModelPath, post,
+  searchAllRuns, searchLoggedModels, tagValue,
 } from "../api";
 import { useLoad, usePoll, useQueryParam, useQueryUpdate } from "../hooks";
 
@@ -35,6 +35,18 @@ function combinedFilter(text: string, status: string, since: string): string {
 
 interface Row { run: Run; depth: number; childCount: number }
 
+/**
+ * The last few searches' runs, so that coming back to a table (from a run page, another
+ * tab) shows it at once while it is searched again quietly.
+ */
+const RUNS_CACHE_SIZE = 4;
+const runsCache = new Map<string, Run[]>();
+function remember(key: string, runs: Run[]) {
+  runsCache.delete(key);
+  runsCache.set(key, runs);
+  while (runsCache.size > RUNS_CACHE_SIZE) runsCache.delete(runsCache.keys().next().value!);
+}
+
 /** Runs with their children nested under them (by `mlflow.parentRunId`), siblings sorted. */
 function groupRows(runs: Run[], cmp: (a: Run, b: Run) => number, collapsed: Set<string>): Row[] {
   const ids = new Set(runs.map((r) => r.info.run_id));
@@ -64,9 +76,8 @@ function groupRows(runs: Run[], cmp: (a: Run, b: Run) => number, collapsed: Set<
 }
 
 /** Runs of one or several experiments (`#/experiments/1,2`): a virtualized, sortable table. */
-export function RunsPage() {
-  const { ids = "" } = useParams();
-  const experimentIds = useMemo(() => ids.split(",").filter(Boolean), [ids]);
+export function RunsView({ experimentIds, experiments }: { experimentIds: string[]; experiments?: Experiment[] }) {
+  const ids = experimentIds.join(",");
   const navigate = useNavigate();
   const [filter, setFilter] = useQueryParam("filter");
   const [status, setStatus] = useQueryParam("status");
@@ -81,26 +92,42 @@ export function RunsPage() {
   const [collapsed, setCollapsed] = useState<Set<string>>(new Set());
   const [chooser, setChooser] = useState(false);
   const [actionError, setActionError] = useState<string>();
-  // Rows of the first page(s) while the rest loads: the table fills at once.
-  const [partial, setPartial] = useState<Run[]>();
+  // While loading: the rows of the first page (the table fills at once), or the runs this
+  // search found last time (`cached`), shown until the new answer replaces them.
+  const [partial, setPartial] = useState<{ runs: Run[]; cached: boolean }>();
   useEffect(() => setDraft(filter), [filter]);
 
-  const experiments = useLoad(() => Promise.all(experimentIds.map(getExperiment)), [ids]);
   const serverFilter = combinedFilter(filter, status, since);
+  const cacheKey = JSON.stringify([ids, serverFilter, view]);
   const runs = useLoad(
-    () => { setPartial(undefined); return searchAllRuns(experimentIds, serverFilter, view as ViewType, ["attributes.start_time DESC"], setPartial); },
-    [ids, serverFilter, view],
+    () => {
+      const cached = runsCache.get(cacheKey);
+      setPartial(cached && { runs: cached, cached: true });
+      return searchAllRuns(experimentIds, serverFilter, view as ViewType, ["attributes.start_time DESC"],
+        cached ? undefined : (head) => setPartial({ runs: head, cached: false }))
+        .then((all) => { remember(cacheKey, all); return all; });
+    },
+    [cacheKey],
   );
-  const shown = runs.loading ? partial ?? runs.data : runs.data;
+  const shown = runs.loading ? partial?.runs ?? runs.data : runs.data;
 
   // Live updates: while any shown run is RUNNING, search again quietly (1.5 s, backing off
   // to 30 s while nothing changes); stops once none is running.
   const running = useMemo(() => (runs.data ?? []).filter((r) => r.info.status === "RUNNING"), [runs.data]);
+  // Only needed while polling: not computed for a table with nothing running (10k runs).
   const signature = useMemo(
-    () => (runs.data ?? []).map((r) => r.info.status + (r.data.metrics ?? []).map((m) => m.timestamp + ":" + m.step).join(",")).join(";"),
-    [runs.data],
+    () => running.length === 0 ? "" : (runs.data ?? []).map((r) => r.info.status + (r.data.metrics ?? []).map((m) => m.timestamp + ":" + m.step).join(",")).join(";"),
+    [runs.data, running.length],
   );
   usePoll(running.length > 0, runs.refresh, runs.settled, signature);
+
+  // Names of the logged models the runs produced (one search, only if any run has one).
+  const hasModels = useMemo(() => (shown ?? []).some((r) => r.outputs?.model_outputs?.length), [shown]);
+  const loggedModels = useLoad(() => (hasModels ? searchLoggedModels(experimentIds, "") : Promise.resolve([])), [ids, hasModels]);
+  const modelNames = useMemo(
+    () => new Map((loggedModels.data ?? []).map((m) => [m.info.model_id, m.info.name || m.info.model_id])),
+    [loggedModels.data],
+  );
 
   const keys = useMemo(() => {
     const p = new Set<string>(), m = new Set<string>(), t = new Set<string>();
@@ -130,10 +157,21 @@ export function RunsPage() {
       { id: "attr:status", label: "Status", width: 90, value: (r) => r.info.status, render: (r) => <span className={`status ${r.info.status}`}>{r.info.status}</span> },
       { id: "attr:user", label: "User", width: 100, value: (r) => r.info.user_id ?? tagValue(r, "mlflow.user") ?? "" },
     ];
+    if (hasModels) {
+      // MLflow 3: the logged models each run produced (`outputs.model_outputs`), by name.
+      const ids = (r: Run) => (r.outputs?.model_outputs ?? []).map((o) => o.model_id);
+      fixed.push({
+        id: "attr:models", label: "Models", width: 130,
+        value: (r) => ids(r).map((id) => modelNames.get(id) ?? id).join(", "),
+        render: (r) => ids(r).map((id, i) => (
+          <span key={id}>{i > 0 && ", "}<Link to={loggedModelPath(r.info.experiment_id, id)}>{modelNames.get(id) ?? id.slice(0, 10)}</Link></span>
+        )),
+      });
+    }
     if (experimentIds.length > 1) {
       fixed.push({
         id: "attr:experiment", label: "Experiment", width: 120,
-        value: (r) => experiments.data?.find((e) => e.experiment_id === r.info.experiment_id)?.name ?? r.info.experiment_id,
+        value: (r) => experiments?.find((e) => e.experiment_id === r.info.experiment_id)?.name ?? r.info.experiment_id,
       });
     }
     const dynamic = chosen.map((c): Column => {
@@ -144,7 +182,7 @@ export function RunsPage() {
       return { id: c, label: key, width: 110, value: (r) => tagValue(r, key) };
     });
     return [...fixed, ...dynamic];
-  }, [chosen, experimentIds.length, experiments.data]);
+  }, [chosen, experimentIds.length, experiments, hasModels, modelNames]);
 
   const rows = useMemo(() => {
     const col = columns.find((c) => c.id === sort) ?? columns[1];
@@ -170,6 +208,25 @@ export function RunsPage() {
     overscan: 12,
   });
   const totalWidth = 36 + columns.reduce((s, c) => s + c.width, 0);
+  // Keyboard: ArrowDown/ArrowUp move the focus (run link or checkbox) to the next/previous row,
+  // scrolling it into the virtual window first.
+  const onTableKey = (e: React.KeyboardEvent) => {
+    if (e.key !== "ArrowDown" && e.key !== "ArrowUp") return;
+    const target = e.target as HTMLElement;
+    const row = target.closest<HTMLElement>("[data-index]");
+    if (!row) return;
+    const index = Number(row.dataset.index) + (e.key === "ArrowDown" ? 1 : -1);
+    if (index < 0 || index >= rows.length) return;
+    e.preventDefault();
+    virtualizer.scrollToIndex(index);
+    const what = target.tagName === "INPUT" ? "input[type=checkbox]" : "a";
+    const focus = (tries: number) => {
+      const el = scrollRef.current?.querySelector<HTMLElement>(`[data-index="${index}"] ${what}`);
+      if (el) el.focus();
+      else if (tries > 0) requestAnimationFrame(() => focus(tries - 1));
+    };
+    focus(10);
+  };
 
   const clickHeader = (id: string) => {
     const nextDir = sort === id ? (dir === "asc" ? "desc" : "asc") : id.startsWith("attr:") && id !== "attr:run_name" ? "desc" : "asc";
@@ -191,18 +248,16 @@ export function RunsPage() {
     try {
       for (const id of selected) await post(path, { run_id: id });
       setSelected(new Set());
+      runsCache.delete(cacheKey);
       runs.reload();
     } catch (e: any) {
       setActionError(e.message);
     }
   };
   const toggleCol = (id: string) => setChosen(chosen.includes(id) ? chosen.filter((c) => c !== id) : [...chosen, id]);
-  const title = experiments.data?.map((e: Experiment) => e.name).join(", ") ?? "";
 
   return (
-    <div className="page runs-page">
-      <h1>{title || "Runs"}</h1>
-      {experiments.error && <p className="error">{experiments.error}</p>}
+    <div className="runs-view">
       <form className="toolbar" onSubmit={submitFilter}>
         <input
           className="filter" aria-label="Filter runs" value={draft} onChange={(e) => setDraft(e.target.value)}
@@ -223,7 +278,9 @@ export function RunsPage() {
       {actionError && <p className="error" role="alert">{actionError}</p>}
       <div className="toolbar">
         <span className="muted" data-testid="run-count">
-          {runs.loading ? `Loading… ${partial ? partial.length + " runs so far" : ""}` : `${runs.data?.length ?? 0} runs`}
+          {!runs.loading ? `${runs.data?.length ?? 0} runs`
+            : partial?.cached ? `${partial.runs.length} runs, refreshing…`
+            : `Loading… ${partial ? partial.runs.length + " runs so far" : ""}`}
         </span>
         {running.length > 0 && <span className="live" data-testid="live">● live: {running.length} running</span>}
         <button disabled={selected.size < 1} onClick={() => navigate(`/compare-runs?runs=${[...selected].join(",")}&experiments=${ids}`)}>
@@ -248,7 +305,7 @@ export function RunsPage() {
           ))}
         </div>
       )}
-      <div className="vtable" ref={scrollRef} data-testid="runs-table">
+      <div className="vtable" ref={scrollRef} data-testid="runs-table" onKeyDown={onTableKey}>
         <div className="vrow vhead" style={{ width: totalWidth }}>
           <div className="vcell check" style={{ width: 36 }}>
             <input type="checkbox" aria-label="select all" checked={allSelected}
@@ -257,7 +314,9 @@ export function RunsPage() {
           {columns.map((c) => (
             <div key={c.id} className={`vcell sortable ${c.id.startsWith("m:") ? "metric" : c.id.startsWith("p:") ? "param" : ""}`}
               style={{ width: c.width }} title={c.id.startsWith("m:") ? `metrics.${quote(c.label)}` : c.id.startsWith("p:") ? `params.${quote(c.label)}` : c.label}
-              onClick={() => clickHeader(c.id)} role="columnheader" aria-sort={sort === c.id ? (dir === "asc" ? "ascending" : "descending") : "none"}>
+              onClick={() => clickHeader(c.id)} tabIndex={0}
+              onKeyDown={(e) => { if (e.key === "Enter" || e.key === " ") { e.preventDefault(); clickHeader(c.id); } }}
+              role="columnheader" aria-sort={sort === c.id ? (dir === "asc" ? "ascending" : "descending") : "none"}>
               {c.label}{sort === c.id ? (dir === "asc" ? " ▲" : " ▼") : ""}
             </div>
           ))}
@@ -267,7 +326,7 @@ export function RunsPage() {
             const { run, depth, childCount } = rows[v.index];
             const id = run.info.run_id;
             return (
-              <div key={id} className={`vrow ${selected.has(id) ? "selected" : ""}`} data-run-id={id} role="row"
+              <div key={id} className={`vrow ${selected.has(id) ? "selected" : ""}`} data-run-id={id} data-index={v.index} role="row"
                 style={{ position: "absolute", top: 0, transform: `translateY(${v.start}px)`, height: ROW_HEIGHT, width: totalWidth }}>
                 <div className="vcell check" style={{ width: 36 }}>
                   <input type="checkbox" aria-label={`select ${run.info.run_name}`} checked={selected.has(id)} onChange={() => toggleSelect(id)} />
