@@ -187,12 +187,42 @@ fn ensure_server_schema_locked(
     default_artifact_root: &str,
 ) -> Result<bool, SchemaError> {
     let tables = server_tables(conn.db())?;
-    if tables.is_empty() {
+    let created = if tables.is_empty() {
         create_server_schema(conn, dialect, default_artifact_root)?;
-        return Ok(true);
+        true
+    } else {
+        check_revision(conn.db(), &tables)?;
+        false
+    };
+    create_extra_indexes(conn, dialect)?;
+    Ok(created)
+}
+
+/// Ferroflow's one index beside MLflow's schema (MLflow allows extra indexes; it is named
+/// `ferroflow_*`): searches that filter and order by a metric walk `latest_metrics` in value
+/// order and stop at the page instead of sorting every run. Built once, on the first start.
+pub const EXTRA_INDEX: &str = "ferroflow_latest_metrics_key_value";
+
+fn create_extra_indexes(conn: &mut ServerConn, dialect: Dialect) -> Result<(), SchemaError> {
+    match dialect {
+        Dialect::Postgres => conn.batch(&format!(
+            "CREATE INDEX IF NOT EXISTS {EXTRA_INDEX} ON latest_metrics (\"key\", value)"
+        ))?,
+        _ => {
+            // MySQL has no CREATE INDEX IF NOT EXISTS (MariaDB does): look first.
+            let found = conn.db().query_strings(
+                "SELECT CAST(index_name AS CHAR) FROM information_schema.statistics \
+                 WHERE table_schema = DATABASE() AND table_name = 'latest_metrics' AND index_name = ?",
+                &[EXTRA_INDEX.into()],
+            )?;
+            if found.is_empty() {
+                conn.batch(&format!(
+                    "CREATE INDEX {EXTRA_INDEX} ON latest_metrics (\"key\", value)"
+                ))?;
+            }
+        }
     }
-    check_revision(conn.db(), &tables)?;
-    Ok(false)
+    Ok(())
 }
 
 fn check_revision(db: &mut dyn Db, tables: &[String]) -> Result<(), SchemaError> {
