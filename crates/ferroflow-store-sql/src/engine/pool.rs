@@ -51,19 +51,19 @@ impl Default for PoolOptions {
 /// How to open a connection.
 #[derive(Clone)]
 pub enum Connector {
-    Postgres(crate::db::postgres::PgTarget),
+    Postgres(Box<crate::db::postgres::PgTarget>),
     Mysql(mysql::Opts),
 }
 
 pub enum ServerConn {
-    Postgres(PgConn),
+    Postgres(Box<PgConn>),
     Mysql(MyConn),
 }
 
 impl ServerConn {
     pub fn db(&mut self) -> &mut dyn Db {
         match self {
-            ServerConn::Postgres(c) => c,
+            ServerConn::Postgres(c) => c.as_mut(),
             ServerConn::Mysql(c) => c,
         }
     }
@@ -95,7 +95,7 @@ impl ServerConn {
 impl Connector {
     pub fn connect(&self) -> Result<ServerConn, DbError> {
         Ok(match self {
-            Connector::Postgres(config) => ServerConn::Postgres(PgConn::connect(config)?),
+            Connector::Postgres(target) => ServerConn::Postgres(Box::new(PgConn::connect(target)?)),
             Connector::Mysql(opts) => ServerConn::Mysql(MyConn::connect(opts)?),
         })
     }

@@ -99,10 +99,10 @@ impl SqlStore {
     pub fn connect(options: ServerOptions) -> Result<SqlStore, SchemaError> {
         let (connector, dialect, server) = match &options.uri {
             BackendUri::Postgres(s) => (
-                Connector::Postgres(
+                Connector::Postgres(Box::new(
                     crate::db::postgres::config(s, options.pool.connect_timeout)
                         .map_err(SchemaError::Options)?,
-                ),
+                )),
                 Dialect::Postgres,
                 s,
             ),
@@ -756,7 +756,7 @@ impl TrackingStore for SqlStore {
             }
             let stmt = "INSERT INTO experiment_tags (\"key\", value, experiment_id) VALUES (?, ?, ?)";
 for t in &tags {
-                tx.execute(&stmt, &args![t.key, t.value, id])?;
+                tx.execute(stmt, &args![t.key, t.value, id])?;
             }
             Ok(id.to_string())
         })
@@ -1106,7 +1106,7 @@ for t in &tags {
                 let stmt = "INSERT INTO input_tags (input_uuid, name, value) VALUES (?, ?, ?)";
 for t in &input.tags {
                     if seen.insert(t.key.clone()) {
-                        tx.execute(&stmt, &args![input_uuid, t.key, t.value])?;
+                        tx.execute(stmt, &args![input_uuid, t.key, t.value])?;
                     }
                 }
             }

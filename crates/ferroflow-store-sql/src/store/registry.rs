@@ -58,7 +58,7 @@ fn query_versions(
     params: &[Value],
     with_aliases: bool,
 ) -> Result<Vec<ModelVersion>, Wrapped> {
-    let mut versions = conn.query_map(sql, &params, version_from_row)?;
+    let mut versions = conn.query_map(sql, params, version_from_row)?;
     attach_version_details(conn, &mut versions, with_aliases)?;
     Ok(versions)
 }

@@ -103,7 +103,7 @@ fn insert_events(
                 e.entity, e.action
             )));
         }
-        tx.execute(&stmt, &args![webhook_id, e.entity, e.action])?;
+        tx.execute(stmt, &args![webhook_id, e.entity, e.action])?;
     }
     Ok(())
 }
@@ -171,7 +171,7 @@ impl WebhookStore for SqlStore {
                     "DELETE FROM webhook_events WHERE webhook_id = ?",
                     &args![&webhook_id],
                 )?;
-                insert_events(tx, &webhook_id, &events)?;
+                insert_events(tx, &webhook_id, events)?;
             }
             get(tx, &webhook_id)
         })
