@@ -19,8 +19,17 @@ cargo build --locked -p ferroflow
 echo "== Rust tests"
 cargo test --locked --workspace
 
-# The PostgreSQL and MariaDB tests need both servers (.ci/run starts them when they are
-# down); FERROFLOW_REQUIRE_DBS makes a missing server a failure instead of a skip.
+# The PostgreSQL and MariaDB tests need both servers: start them when they are down (as on a
+# fresh machine of this kind); FERROFLOW_REQUIRE_DBS makes a missing server a failure, not a skip.
+if command -v pg_ctlcluster >/dev/null 2>&1 && ! (echo > /dev/tcp/127.0.0.1/5432) 2>/dev/null; then
+  echo "== starting PostgreSQL"
+  pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -n1)" main start || true
+fi
+if command -v mariadbd >/dev/null 2>&1 && ! (echo > /dev/tcp/127.0.0.1/3306) 2>/dev/null; then
+  echo "== starting MariaDB"
+  start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd || true
+  for _ in $(seq 1 50); do (echo > /dev/tcp/127.0.0.1/3306) 2>/dev/null && break; sleep 0.2; done
+fi
 export FERROFLOW_REQUIRE_DBS=1
 export FERROFLOW_BIN="$PWD/target/debug/ferroflow"
 
