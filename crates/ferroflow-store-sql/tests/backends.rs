@@ -313,8 +313,21 @@ fn same_answers_on_sqlite_postgresql_and_mysql() {
         let Some((uri, name)) = throwaway(kind) else {
             continue;
         };
+        // Dropped even when the scenario fails.
+        let _database = Dropped { kind, name };
         let got = run_on(server_store(&uri));
-        drop_database(kind, &name);
         assert_eq!(got, expected, "{kind} answers differently from SQLite");
+    }
+}
+
+/// Drops a throwaway database when it goes out of scope.
+struct Dropped {
+    kind: &'static str,
+    name: String,
+}
+
+impl Drop for Dropped {
+    fn drop(&mut self) {
+        drop_database(self.kind, &self.name);
     }
 }
