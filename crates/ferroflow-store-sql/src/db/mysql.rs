@@ -176,7 +176,12 @@ impl Db for MyConn {
         for row in result {
             let row = row.map_err(map_error)?;
             decoded.clear();
-            decoded.extend(row.unwrap().into_iter().map(owned));
+            // Every column's value (`None` only for a value already taken, which never happens here).
+            decoded.extend(
+                row.unwrap_raw()
+                    .into_iter()
+                    .map(|v| owned(v.unwrap_or(mysql::Value::NULL))),
+            );
             f(&Row::Values(&decoded))?;
         }
         Ok(())
