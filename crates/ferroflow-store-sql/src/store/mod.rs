@@ -556,20 +556,57 @@ fn paged<T>(mut items: Vec<T>, max_results: i64, offset: i64) -> Page<T> {
     }
 }
 
-fn insert_tags(tx: &mut dyn Db, run_id: &str, tags: &[RunTag]) -> Result<(), Wrapped> {
-    let stmt = tx.dialect().upsert(
-        "tags (\"key\", value, run_uuid) VALUES (?, ?, ?)",
-        "\"key\", run_uuid",
-        &["value"],
-    );
-    for t in tags {
-        tx.execute(&stmt, &args![t.key, t.value, run_id])?;
-        if t.key == "mlflow.runName" {
-            tx.execute(
-                "UPDATE runs SET name = ? WHERE run_uuid = ?",
-                &args![t.value, run_id],
-            )?;
+/// Rows per multi-row INSERT of tags or params (3 parameters a row).
+const ROWS_PER_INSERT: usize = 300;
+
+/// `(?, ?, ?), (?, ?, ?)`: `rows` groups of `columns` placeholders.
+fn value_rows(rows: usize, columns: usize) -> String {
+    let one = format!("({})", placeholders(columns));
+    vec![one; rows].join(", ")
+}
+
+/// Tags by key, the last value winning for a key given twice (as successive set-tag calls
+/// would), in key order.
+fn tags_by_key(tags: &[RunTag]) -> std::collections::BTreeMap<&str, &str> {
+    tags.iter()
+        .map(|t| (t.key.as_str(), t.value.as_str()))
+        .collect()
+}
+
+/// Writes (inserts or replaces) a run's tags, a few hundred per statement.
+fn upsert_tag_rows(
+    tx: &mut dyn Db,
+    run_id: &str,
+    tags: &std::collections::BTreeMap<&str, &str>,
+) -> Result<(), Wrapped> {
+    let rows: Vec<(&&str, &&str)> = tags.iter().collect();
+    for chunk in rows.chunks(ROWS_PER_INSERT) {
+        let sql = tx.dialect().upsert(
+            &format!(
+                "tags (\"key\", value, run_uuid) VALUES {}",
+                value_rows(chunk.len(), 3)
+            ),
+            "\"key\", run_uuid",
+            &["value"],
+        );
+        let mut values = Vec::with_capacity(chunk.len() * 3);
+        for (key, value) in chunk {
+            values.extend(args![key, value, run_id]);
         }
+        tx.execute(&sql, &values)?;
+    }
+    Ok(())
+}
+
+/// Sets tags on an existing run; `mlflow.runName` also renames the run, as in MLflow.
+fn insert_tags(tx: &mut dyn Db, run_id: &str, tags: &[RunTag]) -> Result<(), Wrapped> {
+    let by_key = tags_by_key(tags);
+    upsert_tag_rows(tx, run_id, &by_key)?;
+    if let Some(name) = by_key.get("mlflow.runName") {
+        tx.execute(
+            "UPDATE runs SET name = ? WHERE run_uuid = ?",
+            &args![name, run_id],
+        )?;
     }
     Ok(())
 }
@@ -631,11 +668,20 @@ fn log_metrics(tx: &mut dyn Db, run_id: &str, metrics: &[Metric]) -> Result<(), 
     }
     match tx.dialect() {
         Dialect::Sqlite | Dialect::Postgres => {
-            let stmt = "INSERT INTO latest_metrics (\"key\", value, timestamp, step, is_nan, run_uuid) VALUES (?, ?, ?, ?, ?, ?) \
-                 ON CONFLICT (\"key\", run_uuid) DO UPDATE SET value = excluded.value, timestamp = excluded.timestamp, step = excluded.step, is_nan = excluded.is_nan \
-                 WHERE (excluded.step, excluded.timestamp, excluded.value) > (latest_metrics.step, latest_metrics.timestamp, latest_metrics.value)";
-            for (key, (step, ts, v, nan)) in latest {
-                tx.execute(stmt, &args![key, v, ts, step, nan, run_id])?;
+            // One statement for every key of the batch (keys are distinct: `latest` is a map).
+            let rows: Vec<_> = latest.into_iter().collect();
+            for chunk in rows.chunks(insert_chunk(tx.dialect())) {
+                let sql = format!(
+                    "INSERT INTO latest_metrics (\"key\", value, timestamp, step, is_nan, run_uuid) VALUES {} \
+                     ON CONFLICT (\"key\", run_uuid) DO UPDATE SET value = excluded.value, timestamp = excluded.timestamp, step = excluded.step, is_nan = excluded.is_nan \
+                     WHERE (excluded.step, excluded.timestamp, excluded.value) > (latest_metrics.step, latest_metrics.timestamp, latest_metrics.value)",
+                    value_rows(chunk.len(), 6)
+                );
+                let mut values = Vec::with_capacity(chunk.len() * 6);
+                for (key, (step, ts, v, nan)) in chunk {
+                    values.extend(args![key, v, ts, step, nan, run_id]);
+                }
+                tx.execute(&sql, &values)?;
             }
         }
         // MySQL's upsert cannot compare against the old row once it starts assigning, so:
@@ -694,11 +740,19 @@ fn log_params(tx: &mut dyn Db, run_id: &str, params: &[Param]) -> Result<(), Wra
             changed.join(", ")
         )));
     }
-    for p in new_params {
-        tx.execute(
-            "INSERT INTO params (\"key\", value, run_uuid) VALUES (?, ?, ?)",
-            &args![p.key, p.value, run_id],
-        )?;
+    // A key repeated in the batch with the same value is written once.
+    let mut seen = HashSet::new();
+    new_params.retain(|p| seen.insert(p.key.as_str()));
+    for chunk in new_params.chunks(ROWS_PER_INSERT) {
+        let sql = format!(
+            "INSERT INTO params (\"key\", value, run_uuid) VALUES {}",
+            value_rows(chunk.len(), 3)
+        );
+        let mut values = Vec::with_capacity(chunk.len() * 3);
+        for p in chunk {
+            values.extend(args![p.key, p.value, run_id]);
+        }
+        tx.execute(&sql, &values)?;
     }
     Ok(())
 }
@@ -934,21 +988,10 @@ for t in &tags {
                 artifact_uri,
                 parse_experiment_id(&e.experiment_id).unwrap_or(-1)
             ])?;
-            // The run is new, so its tags are plain inserts, in one statement; a key given
-            // twice keeps its last value, as successive set-tag calls would.
-            let mut by_key: std::collections::BTreeMap<&str, &str> = run
-                .tags
-                .iter()
-                .map(|t| (t.key.as_str(), t.value.as_str()))
-                .collect();
+            // The run is new; a tag key given twice keeps its last value.
+            let mut by_key = tags_by_key(&run.tags);
             by_key.insert("mlflow.runName", &run.run_name);
-            let mut sql = String::from("INSERT INTO tags (\"key\", value, run_uuid) VALUES ");
-            let mut values = Vec::with_capacity(by_key.len() * 3);
-            for (i, (key, value)) in by_key.iter().enumerate() {
-                sql.push_str(if i == 0 { "(?, ?, ?)" } else { ", (?, ?, ?)" });
-                values.extend([Value::from(*key), Value::from(*value), Value::from(run_id.as_str())]);
-            }
-            tx.execute(&sql, &values)?;
+            upsert_tag_rows(tx, &run_id, &by_key)?;
             // What was just written, without reading it back (tags in key order, as loaded).
             Ok(Run {
                 info: RunInfo {
