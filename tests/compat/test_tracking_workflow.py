@@ -776,3 +776,22 @@ def test_setting_run_name_tag_renames_run(client, experiment_id):
     rid = make_run(client, experiment_id, name="before")
     client.set_tag(rid, "mlflow.runName", "renamed-by-tag")
     assert client.get_run(rid).info.run_name == "renamed-by-tag"
+
+
+def test_run_inputs_list_the_models_it_used(tracking, client, experiment_id):
+    """A run that evaluates a logged model records it as a model input (runs/log-inputs with
+    `models`); the run then lists it, next to its outputs, and a second call adds nothing."""
+    from mlflow.entities import LoggedModelInput
+
+    producer = client.create_run(experiment_id).info.run_id
+    model = client.create_logged_model(experiment_id, source_run_id=producer, name="used-model")
+    client.log_outputs(producer, [mlflow.entities.LoggedModelOutput(model.model_id, step=3)])
+    consumer = client.create_run(experiment_id).info.run_id
+    client.log_inputs(consumer, models=[LoggedModelInput(model.model_id)])
+    client.log_inputs(consumer, models=[LoggedModelInput(model.model_id)])
+    got = client.get_run(consumer)
+    assert [m.model_id for m in got.inputs.model_inputs] == [model.model_id]
+    assert got.outputs is None or not got.outputs.model_outputs
+    made = client.get_run(producer)
+    assert [(o.model_id, o.step) for o in made.outputs.model_outputs] == [(model.model_id, 3)]
+    assert not made.inputs.model_inputs

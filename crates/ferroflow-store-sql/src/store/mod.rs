@@ -506,29 +506,28 @@ fn load_runs(conn: &mut dyn Db, ids: &[String]) -> Result<Vec<Run>, Wrapped> {
                 )?;
             }
         }
+        // The run's logged models, as outputs and as inputs, in one query.
         for_each_run_row(
             conn,
             chunk,
             &pos,
             &mut runs,
             &format!(
-                "SELECT source_id, destination_id, step FROM inputs WHERE source_type = 'RUN_OUTPUT' AND destination_type = 'MODEL_OUTPUT' AND source_id IN ({ph})"
+                "SELECT source_id, destination_id, step, source_type FROM inputs \
+                 WHERE ((source_type = 'RUN_OUTPUT' AND destination_type = 'MODEL_OUTPUT') \
+                     OR (source_type = 'RUN_INPUT' AND destination_type = 'MODEL_INPUT')) \
+                 AND source_id IN ({ph})"
             ),
             &mut |run, r| {
-                run.outputs.model_outputs.push(ModelOutput { model_id: r.get(1)?, step: r.get(2)? });
-                Ok(())
-            },
-        )?;
-        for_each_run_row(
-            conn,
-            chunk,
-            &pos,
-            &mut runs,
-            &format!(
-                "SELECT source_id, destination_id FROM inputs WHERE source_type = 'RUN_INPUT' AND destination_type = 'MODEL_INPUT' AND source_id IN ({ph})"
-            ),
-            &mut |run, r| {
-                run.inputs.model_inputs.push(ModelInput { model_id: r.get(1)? });
+                let model_id = r.get(1)?;
+                if r.get::<String>(3)? == "RUN_OUTPUT" {
+                    run.outputs.model_outputs.push(ModelOutput {
+                        model_id,
+                        step: r.get(2)?,
+                    });
+                } else {
+                    run.inputs.model_inputs.push(ModelInput { model_id });
+                }
                 Ok(())
             },
         )?;
