@@ -1,4 +1,4 @@
-import { FormEvent, useEffect, useState } from "react";
+import { useEffect, useState } from "react";
 import { Link, useParams } from "react-router";
 import {
   LoggedModel, Run, deleteTag, formatDuration, formatTime, formatValue, getExperiment, getRun, post,
@@ -8,6 +8,7 @@ import { useLoad, usePoll, useQueryParam, useQueryUpdate } from "../hooks";
 import { RegisterModelDialog } from "../components/RegisterModel";
 import { MetricChart } from "../components/MetricChart";
 import { ArtifactBrowser } from "../components/Artifacts";
+import { TagsEditor } from "../components/Registry";
 
 const NOTE = "mlflow.note.content";
 
@@ -43,53 +44,20 @@ function Description({ run, onSaved }: { run: Run; onSaved: () => void }) {
   );
 }
 
+/** The run's tags (system `mlflow.*` tags on request), with the shared tag editor. */
 function Tags({ run, onChanged }: { run: Run; onChanged: () => void }) {
-  const [key, setKey] = useState("");
-  const [value, setValue] = useState("");
-  const [editing, setEditing] = useState<{ key: string; value: string }>();
   const [showSystem, setShowSystem] = useState(false);
-  const [error, setError] = useState<string>();
-  const act = async (f: () => Promise<unknown>) => {
-    setError(undefined);
-    try { await f(); onChanged(); } catch (e: any) { setError(e.message); }
-  };
-  const add = (e: FormEvent) => {
-    e.preventDefault();
-    if (key.trim()) act(async () => { await setTag(run.info.run_id, key.trim(), value); setKey(""); setValue(""); });
-  };
-  const tags = (run.data.tags ?? []).filter((t) => showSystem || !t.key.startsWith("mlflow.")).sort((a, b) => a.key.localeCompare(b.key));
+  const tags = (run.data.tags ?? []).filter((t) => showSystem || !t.key.startsWith("mlflow."));
   return (
     <section>
       <h2>Tags</h2>
       <label className="muted"><input type="checkbox" checked={showSystem} onChange={(e) => setShowSystem(e.target.checked)} /> show system tags (mlflow.*)</label>
-      <table className="grid kv" data-testid="tags-table">
-        <tbody>
-          {tags.map((t) => (
-            <tr key={t.key}>
-              <th>{t.key}</th>
-              <td>
-                {editing?.key === t.key ? (
-                  <form onSubmit={(e) => { e.preventDefault(); act(async () => { await setTag(run.info.run_id, t.key, editing.value); setEditing(undefined); }); }}>
-                    <input aria-label={`value of ${t.key}`} value={editing.value} onChange={(e) => setEditing({ key: t.key, value: e.target.value })} autoFocus />
-                    <button type="submit">Save</button>
-                    <button type="button" onClick={() => setEditing(undefined)}>Cancel</button>
-                  </form>
-                ) : t.value}
-              </td>
-              <td className="actions">
-                <button className="small" onClick={() => setEditing({ key: t.key, value: t.value })}>Edit</button>
-                <button className="small" onClick={() => act(() => deleteTag(run.info.run_id, t.key))}>Delete</button>
-              </td>
-            </tr>
-          ))}
-        </tbody>
-      </table>
-      <form className="toolbar" onSubmit={add}>
-        <input aria-label="Tag key" placeholder="key" value={key} onChange={(e) => setKey(e.target.value)} />
-        <input aria-label="Tag value" placeholder="value" value={value} onChange={(e) => setValue(e.target.value)} />
-        <button type="submit">Add tag</button>
-      </form>
-      {error && <p className="error" role="alert">{error}</p>}
+      <TagsEditor
+        tags={tags}
+        onSet={(key, value) => setTag(run.info.run_id, key, value)}
+        onDelete={(key) => deleteTag(run.info.run_id, key)}
+        onChanged={onChanged}
+      />
     </section>
   );
 }
