@@ -43,7 +43,8 @@ for backend in postgresql mysql; do
   FERROFLOW_TEST_BACKEND=$backend .venv/bin/python -m pytest -q -p no:cacheprovider \
     tests/compat/test_tracking_workflow.py tests/compat/test_bad_input.py \
     tests/compat/test_artifacts.py tests/compat/test_models.py tests/compat/test_multipart.py \
-    tests/compat/test_registry.py tests/compat/test_webhooks.py tests/compat/test_mlflow2_client.py
+    tests/compat/test_registry.py tests/compat/test_webhooks.py tests/compat/test_mlflow2_client.py \
+    tests/compat/test_history_sampling.py
 done
 
 echo "== deployment guide (docs/deployment.md): PostgreSQL + S3 + three replicas behind nginx"

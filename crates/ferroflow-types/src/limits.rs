@@ -33,9 +33,10 @@ pub const SEARCH_RUNS_DEFAULT_MAX_RESULTS: i64 = 1000;
 pub const SEARCH_MAX_RESULTS_THRESHOLD: i64 = 50_000;
 /// experiments/search: largest accepted `max_results`.
 pub const SEARCH_EXPERIMENTS_MAX_RESULTS: i64 = 50_000;
-/// metrics/get-history-bulk-interval: default and largest number of points per run.
-pub const HISTORY_BULK_INTERVAL_DEFAULT_MAX_RESULTS: i64 = 320;
-pub const HISTORY_BULK_INTERVAL_MAX_RESULTS: i64 = 1000;
+/// metrics/get-history-bulk-interval: largest number of points per run, also the default
+/// when `max_results` is not given (MLflow 3.18's MAX_RESULTS_PER_RUN).
+pub const HISTORY_BULK_INTERVAL_DEFAULT_MAX_RESULTS: i64 = 2500;
+pub const HISTORY_BULK_INTERVAL_MAX_RESULTS: i64 = 2500;
 /// metrics/get-history-bulk-interval: most runs in one request.
 pub const HISTORY_BULK_INTERVAL_MAX_RUNS: usize = 100;
 /// metrics/get-history-bulk (ajax): most runs and points.

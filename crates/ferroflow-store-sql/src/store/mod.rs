@@ -19,6 +19,7 @@ use ferroflow_types::tracking::{
     RunOutputs, RunTag,
 };
 
+mod history;
 mod logged_models;
 mod registry;
 mod webhooks;
@@ -72,7 +73,12 @@ struct Inner {
     engine: Engine,
     dialect: Dialect,
     default_artifact_root: String,
+    /// Step counts of long metric histories, so sampled charts read only the points they show.
+    history: history::HistoryCache,
 }
+
+/// Default memory for [`history::HistoryCache`] (`--history-cache-mb`).
+pub const DEFAULT_HISTORY_CACHE_BYTES: usize = 16 << 20;
 
 impl SqlStore {
     /// Opens (creating if empty) the SQLite MLflow database at `options.path`. A database at
@@ -146,8 +152,14 @@ impl SqlStore {
                 engine,
                 dialect,
                 default_artifact_root,
+                history: history::HistoryCache::new(DEFAULT_HISTORY_CACHE_BYTES),
             }),
         }
+    }
+
+    /// Sets the memory the metric-history step counts may hold (0: no cache).
+    pub fn set_history_cache_bytes(&self, bytes: usize) {
+        self.inner.history.set_budget(bytes);
     }
 
     /// The SQLite file, when the store is on SQLite.
@@ -1085,25 +1097,33 @@ for t in &tags {
     async fn log_batch(&self, run_id: &str, batch: LogBatch) -> StoreResult<()> {
         let id = run_id.to_string();
         let entries = batch.metrics.len() + batch.params.len() + batch.tags.len();
-        let job = move |tx: &mut dyn Db| -> Result<(), Wrapped> {
-            let info = require_active_run(tx, &id)?;
-            log_params(tx, &id, &batch.params)?;
-            log_metrics(tx, &id, &batch.metrics)?;
-            logged_models::log_model_metrics(
-                tx,
-                &id,
-                parse_experiment_id(&info.experiment_id).unwrap_or(-1),
-                &batch.metrics,
-            )?;
-            insert_tags(tx, &id, &batch.tags)?;
-            Ok(())
+        let batch = std::sync::Arc::new(batch);
+        let job = {
+            let batch = batch.clone();
+            move |tx: &mut dyn Db| -> Result<(), Wrapped> {
+                let info = require_active_run(tx, &id)?;
+                log_params(tx, &id, &batch.params)?;
+                log_metrics(tx, &id, &batch.metrics)?;
+                logged_models::log_model_metrics(
+                    tx,
+                    &id,
+                    parse_experiment_id(&info.experiment_id).unwrap_or(-1),
+                    &batch.metrics,
+                )?;
+                insert_tags(tx, &id, &batch.tags)?;
+                Ok(())
+            }
         };
         // Big batches take milliseconds: they go to the writer thread, never an HTTP worker.
         if entries > SMALL_WRITE_ENTRIES {
-            self.write_large(job).await
+            self.write_large(job).await?;
         } else {
-            self.write(job).await
+            self.write(job).await?;
         }
+        if !batch.metrics.is_empty() {
+            self.inner.history.wrote(run_id, &batch.metrics);
+        }
+        Ok(())
     }
 
     async fn delete_tag(&self, run_id: &str, key: &str) -> StoreResult<()> {
@@ -1332,29 +1352,22 @@ for t in &input.tags {
         &self,
         q: BulkIntervalQuery,
     ) -> StoreResult<Vec<RunMetric>> {
+        let store = self.clone();
         self.read(move |conn| {
-            // Sampling happens in SQL: number the run's distinct steps in the window, keep
-            // every k-th one plus the first and last, and return the points at those steps.
-            let stride = conn.dialect().int_div("cnt + ? - 2", "? - 1");
-            let sql = format!("WITH steps AS (\
-                   SELECT DISTINCT step FROM metrics WHERE run_uuid = ? AND \"key\" = ? AND step >= ? AND step <= ?), \
-                 numbered AS (\
-                   SELECT step, ROW_NUMBER() OVER (ORDER BY step) - 1 AS rn, COUNT(*) OVER () AS cnt FROM steps), \
-                 chosen AS (\
-                   SELECT step FROM numbered WHERE cnt <= ? OR rn = cnt - 1 OR rn % {stride} = 0) \
-                 SELECT m.\"key\", m.value, m.timestamp, m.step, m.is_nan FROM metrics m JOIN chosen c ON c.step = m.step \
-                 WHERE m.run_uuid = ? AND m.\"key\" = ? ORDER BY m.step, m.timestamp, m.value");
+            let range = q.start_step.zip(q.end_step);
             let mut out = Vec::new();
-            let max = q.max_results.max(2);
-            let start = q.start_step.unwrap_or(i64::MIN);
-            let end = q.end_step.unwrap_or(i64::MAX);
             for run_id in &q.run_ids {
-                let rows = conn.query_map(
-                    &sql,
-                    &args![run_id, q.metric_key, start, end, max, max, max, run_id, q.metric_key],
-                    metric_from_history_row,
+                let rows = store.inner.history.sample(
+                    conn,
+                    run_id,
+                    &q.metric_key,
+                    range,
+                    q.max_results,
                 )?;
-                out.extend(rows.into_iter().map(|metric| RunMetric { run_id: run_id.clone(), metric }));
+                out.extend(rows.into_iter().map(|metric| RunMetric {
+                    run_id: run_id.clone(),
+                    metric,
+                }));
             }
             Ok(out)
         })
