@@ -10,8 +10,10 @@
 
 pub mod error;
 pub mod handlers;
+pub mod http;
 pub mod names;
 pub mod params;
+pub mod stream;
 pub mod ui;
 pub mod validation;
 pub mod webhooks;
@@ -46,6 +48,8 @@ pub struct ServerConfig {
     pub store_type: String,
     /// `--artifacts-only`: serve the artifact service and nothing else.
     pub artifacts_only: bool,
+    /// Connection and request-body limits and timeouts.
+    pub http_limits: http::HttpLimits,
 }
 
 #[derive(Clone)]
@@ -317,9 +321,14 @@ pub fn router(state: AppState) -> Router {
         Router::new().nest(&prefix, api)
     };
     // Unknown paths: the web UI outside the API, ENDPOINT_NOT_FOUND inside it.
+    let limits = Arc::new(state.config.http_limits.clone());
     app.fallback(ui::fallback)
         .layer(axum::middleware::from_fn(trace_request))
         .layer(DefaultBodyLimit::max(params::MAX_JSON_BODY))
+        .layer(axum::middleware::from_fn_with_state(
+            limits,
+            http::guard_request,
+        ))
         .with_state(state)
 }
 
@@ -330,10 +339,8 @@ pub async fn serve(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let app = router(state);
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
+    let limits = state.config.http_limits.clone();
+    http::serve_with_limits(listener, router(state), limits, shutdown).await
 }
 
 /// A plain-text response helper for non-API routes.

@@ -113,6 +113,10 @@ pub struct RunMetric {
     pub metric: Metric,
 }
 
+/// Receives a long answer a chunk at a time (on a blocking thread); answers `false` when
+/// nobody listens any more, which ends the read.
+pub type ChunkSink<T> = Box<dyn FnMut(Vec<T>) -> bool + Send>;
+
 #[derive(Debug, Clone)]
 pub struct MetricHistoryQuery {
     pub run_id: String,
@@ -224,7 +228,14 @@ pub trait TrackingStore: Send + Sync + 'static {
         query: SearchLoggedModels,
     ) -> StoreResult<Page<LoggedModel>>;
 
-    async fn get_metric_history(&self, query: MetricHistoryQuery) -> StoreResult<Page<Metric>>;
+    /// A run's history of one metric, handed to `sink` a chunk at a time in MLflow's order
+    /// (timestamp, step, value), so a million points never sit in memory at once. Returns
+    /// the next page's token when `max_results` cut the history short.
+    async fn stream_metric_history(
+        &self,
+        query: MetricHistoryQuery,
+        sink: ChunkSink<Metric>,
+    ) -> StoreResult<Option<String>>;
     /// Full histories of one key for several runs (the UI's bulk route).
     async fn get_metric_history_bulk(
         &self,

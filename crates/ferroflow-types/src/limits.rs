@@ -45,3 +45,8 @@ pub const HISTORY_BULK_MAX_RESULTS: i64 = 25_000;
 
 /// What MLflow stores for +inf / -inf (the largest finite double).
 pub const INF_SUBSTITUTE: f64 = 1.797_693_134_862_315_7e308;
+
+/// runs/search and logged-models/search: most distinct experiment ids in one request. MLflow
+/// has no limit of its own and fails inside the database past SQLite's variable limit; the
+/// message names this one instead.
+pub const SEARCH_MAX_EXPERIMENT_IDS: usize = 10_000;

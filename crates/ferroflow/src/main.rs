@@ -115,6 +115,27 @@ struct ServerArgs {
     #[arg(long, env = "MLFLOW_SQLALCHEMYSTORE_POOL_RECYCLE")]
     db_pool_recycle: Option<u64>,
 
+    /// Most client connections served at once; more wait in the kernel's backlog.
+    #[arg(long, env = "FERROFLOW_MAX_CONNECTIONS", default_value_t = 1024)]
+    max_connections: usize,
+
+    /// Seconds an idle keep-alive connection stays open waiting for its next request
+    /// (uvicorn's timeout_keep_alive under `mlflow server`).
+    #[arg(long, env = "FERROFLOW_KEEP_ALIVE_TIMEOUT", default_value_t = 5)]
+    keep_alive_timeout: u64,
+
+    /// Seconds a client has to send a whole request head once the server waits for it.
+    #[arg(long, env = "FERROFLOW_HEADER_READ_TIMEOUT", default_value_t = 30)]
+    header_read_timeout: u64,
+
+    /// Seconds a request body may stop arriving before the request fails.
+    #[arg(long, env = "FERROFLOW_BODY_READ_TIMEOUT", default_value_t = 60)]
+    body_read_timeout: u64,
+
+    /// Memory (MiB) for the step counts that make sampled metric charts of long runs fast.
+    #[arg(long, env = "FERROFLOW_HISTORY_CACHE_MB", default_value_t = 16)]
+    history_cache_mb: usize,
+
     /// Accepted for compatibility with `mlflow server`; Ferroflow has no Python app server.
     #[arg(
         long,
@@ -285,6 +306,7 @@ async fn run(args: ServerArgs) -> Result<(), String> {
             store
         }
     };
+    store.set_history_cache_bytes(args.history_cache_mb.saturating_mul(1 << 20));
     let artifacts = if serve_artifacts || args.artifacts_only {
         let dest = resolve_local(&args.artifacts_destination);
         let store = ArtifactStore::from_uri(&dest)
@@ -322,6 +344,12 @@ async fn run(args: ServerArgs) -> Result<(), String> {
             serve_artifacts,
             store_type: "SqlStore".to_string(),
             artifacts_only: args.artifacts_only,
+            http_limits: ferroflow_server::http::HttpLimits {
+                max_connections: args.max_connections.max(1),
+                keep_alive_timeout: std::time::Duration::from_secs(args.keep_alive_timeout.max(1)),
+                header_read_timeout: std::time::Duration::from_secs(args.header_read_timeout.max(1)),
+                body_read_timeout: std::time::Duration::from_secs(args.body_read_timeout.max(1)),
+            },
         }),
     };
     let addr = format!("{}:{}", args.host, args.port);

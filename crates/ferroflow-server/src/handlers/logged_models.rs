@@ -207,7 +207,7 @@ fn order_by_entry(o: &Map<String, Value>, i: usize) -> Result<LoggedModelOrderBy
 }
 
 pub async fn search_logged_models(State(app): State<AppState>, params: Params) -> JsonResult {
-    let experiment_ids = params.str_list("experiment_ids")?;
+    let experiment_ids = super::tracking::experiment_ids(&params)?;
     if experiment_ids.is_empty() {
         return Err(missing("experiment_ids").into());
     }

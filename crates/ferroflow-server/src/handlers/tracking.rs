@@ -729,7 +729,7 @@ pub async fn search_runs(State(app): State<AppState>, params: Params) -> JsonRes
     let page = app
         .store
         .search_runs(SearchRuns {
-            experiment_ids: params.str_list("experiment_ids")?,
+            experiment_ids: experiment_ids(&params)?,
             filter,
             order_by,
             view_type: view_type(&params, "run_view_type")?,
@@ -738,6 +738,22 @@ pub async fn search_runs(State(app): State<AppState>, params: Params) -> JsonRes
         })
         .await?;
     Ok(list_response("runs", &page.items, page.next_page_token))
+}
+
+/// A search's `experiment_ids`, each once, refused past
+/// [`SEARCH_MAX_EXPERIMENT_IDS`](ferroflow_types::limits::SEARCH_MAX_EXPERIMENT_IDS).
+pub(crate) fn experiment_ids(params: &Params) -> Result<Vec<String>, crate::error::HandlerError> {
+    let mut ids = params.str_list("experiment_ids")?;
+    let mut seen = std::collections::HashSet::new();
+    ids.retain(|id| seen.insert(id.clone()));
+    if ids.len() > SEARCH_MAX_EXPERIMENT_IDS {
+        return Err(ApiError::invalid_parameter(format!(
+            "A search may name at most {SEARCH_MAX_EXPERIMENT_IDS} experiment_ids. Received {} experiment_ids.",
+            ids.len()
+        ))
+        .into());
+    }
+    Ok(ids)
 }
 
 // ---------------------------------------------------------------- metric history
@@ -750,7 +766,10 @@ fn run_metric_json(m: &RunMetric) -> Value {
     v
 }
 
-pub async fn get_metric_history(State(app): State<AppState>, params: Params) -> JsonResult {
+pub async fn get_metric_history(
+    State(app): State<AppState>,
+    params: Params,
+) -> HandlerResult<axum::response::Response> {
     let run_id = params.run_id()?;
     let metric_key = params.req_str("metric_key")?;
     let max_results = params.opt_i64("max_results")?;
@@ -763,16 +782,13 @@ pub async fn get_metric_history(State(app): State<AppState>, params: Params) -> 
         }
     }
     let offset = parse_page_token(params.opt_str("page_token")?.as_deref())?;
-    let page = app
-        .store
-        .get_metric_history(MetricHistoryQuery {
-            run_id,
-            metric_key,
-            max_results,
-            offset,
-        })
-        .await?;
-    Ok(list_response("metrics", &page.items, page.next_page_token))
+    let query = MetricHistoryQuery {
+        run_id,
+        metric_key,
+        max_results,
+        offset,
+    };
+    crate::stream::metric_history(app.store.clone(), query).await
 }
 
 pub async fn get_metric_history_bulk(State(app): State<AppState>, params: Params) -> JsonResult {

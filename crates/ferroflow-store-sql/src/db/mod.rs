@@ -40,7 +40,7 @@ impl DbError {
     pub fn new(kind: DbErrorKind, message: impl Into<String>) -> DbError {
         DbError {
             kind,
-            message: message.into(),
+            message: bounded_message(message.into()),
         }
     }
 
@@ -81,6 +81,22 @@ impl From<DbError> for StoreError {
 }
 
 pub type DbResult<T> = Result<T, DbError>;
+
+/// Longest database message kept: enough for the cause, never a whole statement full of a
+/// user's values in a log line or a response.
+const MAX_MESSAGE: usize = 300;
+
+fn bounded_message(mut message: String) -> String {
+    if message.len() > MAX_MESSAGE {
+        let mut cut = MAX_MESSAGE;
+        while !message.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        message.truncate(cut);
+        message.push_str("...");
+    }
+    message
+}
 
 /// The error type of store logic run against a [`Db`]: either the answer the user gets
 /// (not found, invalid parameter...) or a database failure the engine may retry.
@@ -514,6 +530,17 @@ impl Dialect {
         match self {
             Dialect::Sqlite => "",
             Dialect::Postgres | Dialect::Mysql => " FOR UPDATE",
+        }
+    }
+
+    /// `metrics`, read through MLflow's `(run_uuid, key, step)` index. SQLite's and MySQL's
+    /// planners otherwise walk the primary key `(key, timestamp, ...)`: every run's rows of
+    /// that metric, where the run's few steps were wanted.
+    pub fn metrics_by_run_key_step(self) -> &'static str {
+        match self {
+            Dialect::Sqlite => "metrics INDEXED BY index_metrics_run_uuid_key_step",
+            Dialect::Mysql => "metrics FORCE INDEX (index_metrics_run_uuid_key_step)",
+            Dialect::Postgres => "metrics",
         }
     }
 

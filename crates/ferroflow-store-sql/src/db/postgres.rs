@@ -260,10 +260,15 @@ impl Db for PgConn {
         params: &[Value],
         f: &mut dyn FnMut(&Row<'_>) -> DbResult<()>,
     ) -> DbResult<()> {
+        use postgres::fallible_iterator::FallibleIterator;
         let stmt = self.statement(sql)?;
-        let rows = self.client.query(&stmt, &bind(params)).map_err(map_error)?;
+        // Rows are decoded as they arrive (a million-point history is never held whole).
+        let mut rows = self
+            .client
+            .query_raw(&stmt, bind(params))
+            .map_err(map_error)?;
         let mut values: Vec<OwnedValue> = Vec::new();
-        for row in rows {
+        while let Some(row) = rows.next().map_err(map_error)? {
             values.clear();
             for i in 0..row.len() {
                 let v: PgValue = row.try_get(i).map_err(map_error)?;

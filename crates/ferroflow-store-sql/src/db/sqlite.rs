@@ -28,7 +28,12 @@ pub fn map_error(e: rusqlite::Error) -> DbError {
         },
         _ => DbErrorKind::Other,
     };
-    DbError::new(kind, e.to_string())
+    // rusqlite's text for a statement it could not prepare holds the whole statement.
+    let message = match &e {
+        rusqlite::Error::SqlInputError { error, msg, .. } => format!("{error}: {msg}"),
+        _ => e.to_string(),
+    };
+    DbError::new(kind, message)
 }
 
 impl rusqlite::ToSql for Value {

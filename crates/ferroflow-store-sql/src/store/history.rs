@@ -340,8 +340,10 @@ impl HistoryCache {
             StepCounts::default()
         };
         counts.truncate_from(from);
-        let mut sql =
-            String::from("SELECT step, COUNT(*) FROM metrics WHERE run_uuid = ? AND \"key\" = ?");
+        let mut sql = format!(
+            "SELECT step, COUNT(*) FROM {} WHERE run_uuid = ? AND \"key\" = ?",
+            db.dialect().metrics_by_run_key_step()
+        );
         let mut params: Vec<Value> = args![run_id, metric_key].into();
         if from > i64::MIN {
             sql.push_str(" AND step >= ?");
@@ -435,7 +437,8 @@ impl HistoryCache {
         let mut consistent = true;
         for chunk in steps.chunks(STEP_CHUNK) {
             let sql = format!(
-                "SELECT \"key\", value, timestamp, step, is_nan FROM metrics WHERE run_uuid = ? AND \"key\" = ? AND step IN ({}) ORDER BY step, timestamp, value, is_nan",
+                "SELECT \"key\", value, timestamp, step, is_nan FROM {} WHERE run_uuid = ? AND \"key\" = ? AND step IN ({}) ORDER BY step, timestamp, value, is_nan",
+                db.dialect().metrics_by_run_key_step(),
                 placeholders(chunk.len())
             );
             let mut params: Vec<Value> = args![run_id, metric_key].into();
@@ -481,8 +484,10 @@ impl HistoryCache {
         range: Option<(i64, i64)>,
         max_results: i64,
     ) -> Result<Vec<Metric>, Wrapped> {
-        let mut sql =
-            String::from("SELECT COUNT(*) FROM metrics WHERE run_uuid = ? AND \"key\" = ?");
+        let mut sql = format!(
+            "SELECT COUNT(*) FROM {} WHERE run_uuid = ? AND \"key\" = ?",
+            db.dialect().metrics_by_run_key_step()
+        );
         let mut params: Vec<Value> = args![run_id, metric_key].into();
         if let Some((s, e)) = range {
             sql.push_str(" AND step >= ? AND step <= ?");
@@ -507,8 +512,9 @@ fn scan_sample(
     if positions.is_empty() {
         return Ok(Vec::new());
     }
-    let mut sql = String::from(
-        "SELECT \"key\", value, timestamp, step, is_nan FROM metrics WHERE run_uuid = ? AND \"key\" = ?",
+    let mut sql = format!(
+        "SELECT \"key\", value, timestamp, step, is_nan FROM {} WHERE run_uuid = ? AND \"key\" = ?",
+        db.dialect().metrics_by_run_key_step()
     );
     let mut params: Vec<Value> = args![run_id, metric_key].into();
     if let Some((s, e)) = range {

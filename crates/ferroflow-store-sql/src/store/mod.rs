@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use async_trait::async_trait;
 use ferroflow_store::{
-    BulkIntervalQuery, CreateLoggedModel, CreateRun, LogBatch, MetricHistoryQuery, Page, RunMetric,
+    BulkIntervalQuery, ChunkSink, CreateLoggedModel, CreateRun, LogBatch, MetricHistoryQuery, Page, RunMetric,
     SearchExperiments, SearchLoggedModels, SearchRuns, StoreError, StoreResult, TrackingStore,
     UpdateRun,
 };
@@ -1314,15 +1314,51 @@ for t in &input.tags {
         .await
     }
 
-    async fn get_metric_history(&self, q: MetricHistoryQuery) -> StoreResult<Page<Metric>> {
+    async fn stream_metric_history(
+        &self,
+        q: MetricHistoryQuery,
+        sink: ChunkSink<Metric>,
+    ) -> StoreResult<Option<String>> {
+        /// Points per chunk handed to the sink (about 80 KB of JSON).
+        const CHUNK: usize = 1000;
+        let sink = std::sync::Mutex::new(sink);
+        let sent = std::sync::atomic::AtomicBool::new(false);
         self.read(move |conn| {
-            // Like MLflow, an unknown run simply has no history.
+            use std::sync::atomic::Ordering;
+            // A read the engine runs again after a lost connection must not repeat points
+            // the client already has.
+            if sent.load(Ordering::Relaxed) {
+                return err(StoreError::Unavailable("the database connection was lost while the history was being sent".into()));
+            }
+            let mut sink = sink.lock().unwrap_or_else(|p| p.into_inner());
             let limit = q.max_results.map(|m| m + 1).unwrap_or(i64::MAX);
-            let items = conn.query_map("SELECT \"key\", value, timestamp, step, is_nan FROM metrics WHERE run_uuid = ? AND \"key\" = ? ORDER BY timestamp, step, value LIMIT ? OFFSET ?", &args![q.run_id, q.metric_key, limit, q.offset], metric_from_history_row)?;
-            Ok(match q.max_results {
-                Some(max) => paged(items, max, q.offset),
-                None => Page { items, next_page_token: None },
-            })
+            let mut batch = Vec::with_capacity(CHUNK);
+            let (mut n, mut more) = (0i64, false);
+            // Like MLflow, an unknown run simply has no history.
+            conn.query(
+                "SELECT \"key\", value, timestamp, step, is_nan FROM metrics WHERE run_uuid = ? AND \"key\" = ? ORDER BY timestamp, step, value LIMIT ? OFFSET ?",
+                &args![q.run_id, q.metric_key, limit, q.offset],
+                &mut |r| {
+                    if q.max_results == Some(n) {
+                        more = true;
+                        return Ok(());
+                    }
+                    batch.push(metric_from_history_row(r)?);
+                    n += 1;
+                    if batch.len() == CHUNK {
+                        sent.store(true, Ordering::Relaxed);
+                        if !(*sink)(std::mem::replace(&mut batch, Vec::with_capacity(CHUNK))) {
+                            return Err(crate::db::DbError::other("the client stopped reading the history"));
+                        }
+                    }
+                    Ok(())
+                },
+            )?;
+            if !batch.is_empty() {
+                sent.store(true, Ordering::Relaxed);
+                (*sink)(batch);
+            }
+            Ok(more.then(|| page_token(q.offset + n)))
         })
         .await
     }
