@@ -25,8 +25,8 @@ use axum::extract::Request;
 use axum::http::{header, Method, StatusCode};
 use axum::response::Response;
 use axum::Router;
-use futures::StreamExt;
 use ferroflow_types::{ApiError, ErrorCode};
+use futures::StreamExt;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::{Instant, Sleep};
 
@@ -261,7 +261,10 @@ fn automatic_error_answer(head: &[u8]) -> Option<Vec<u8>> {
         return None;
     }
     let text = std::str::from_utf8(head).ok()?;
-    if !text.to_ascii_lowercase().contains("\r\ncontent-length: 0\r\n") {
+    if !text
+        .to_ascii_lowercase()
+        .contains("\r\ncontent-length: 0\r\n")
+    {
         return None;
     }
     let status: u16 = text.get(9..12)?.parse().ok()?;
@@ -271,7 +274,10 @@ fn automatic_error_answer(head: &[u8]) -> Option<Vec<u8>> {
         431 => "The request headers are too large.",
         _ => return None,
     };
-    let reason = StatusCode::from_u16(status).ok()?.canonical_reason().unwrap_or("");
+    let reason = StatusCode::from_u16(status)
+        .ok()?
+        .canonical_reason()
+        .unwrap_or("");
     let body = ApiError::new(ErrorCode::BadRequest, message).to_json();
     Some(
         format!(
@@ -311,7 +317,7 @@ pub async fn guard_request(
         if len > limit {
             return json_error(
                 StatusCode::PAYLOAD_TOO_LARGE,
-                ErrorCode::BadRequest,
+                ErrorCode::RequestTooLarge,
                 format!("The request body of {len} bytes is larger than the {limit} bytes this endpoint accepts."),
             );
         }
@@ -319,20 +325,23 @@ pub async fn guard_request(
     let timeout = limits.body_read_timeout;
     let req = req.map(|body| {
         let frames = body.into_data_stream();
-        Body::from_stream(futures::stream::unfold(Some(frames), move |frames| async move {
-            let mut frames = frames?;
-            match tokio::time::timeout(timeout, frames.next()).await {
-                Ok(Some(frame)) => Some((frame, Some(frames))),
-                Ok(None) => None,
-                Err(_) => Some((
-                    Err(axum::Error::new(format!(
-                        "the request body stopped arriving for {} s",
-                        timeout.as_secs()
-                    ))),
-                    None,
-                )),
-            }
-        }))
+        Body::from_stream(futures::stream::unfold(
+            Some(frames),
+            move |frames| async move {
+                let mut frames = frames?;
+                match tokio::time::timeout(timeout, frames.next()).await {
+                    Ok(Some(frame)) => Some((frame, Some(frames))),
+                    Ok(None) => None,
+                    Err(_) => Some((
+                        Err(axum::Error::new(format!(
+                            "the request body stopped arriving for {} s",
+                            timeout.as_secs()
+                        ))),
+                        None,
+                    )),
+                }
+            },
+        ))
     });
     let resp = next.run(req).await;
     plain_text_errors_as_json(resp).await
@@ -370,7 +379,12 @@ mod tests {
         let out = automatic_error_answer(head).map(|b| String::from_utf8_lossy(&b).to_string());
         let out = out.unwrap_or_default();
         assert!(out.starts_with("HTTP/1.1 414 URI Too Long\r\n"), "{out}");
-        assert!(out.ends_with(r#"{"error_code":"BAD_REQUEST","message":"The request URI is too long."}"#), "{out}");
+        assert!(
+            out.ends_with(
+                r#"{"error_code":"BAD_REQUEST","message":"The request URI is too long."}"#
+            ),
+            "{out}"
+        );
         // Ferroflow's own answers always have a body: left alone.
         assert!(automatic_error_answer(b"HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\ncontent-length: 57\r\n\r\n").is_none());
         assert!(automatic_error_answer(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n").is_none());
@@ -378,7 +392,10 @@ mod tests {
 
     #[test]
     fn only_artifact_uploads_are_unbounded() {
-        assert_eq!(body_limit(&Method::PUT, "/api/2.0/mlflow-artifacts/artifacts/a/b"), None);
+        assert_eq!(
+            body_limit(&Method::PUT, "/api/2.0/mlflow-artifacts/artifacts/a/b"),
+            None
+        );
         assert!(body_limit(&Method::POST, "/api/2.0/mlflow/runs/log-batch").is_some());
         assert!(body_limit(&Method::POST, "/api/2.0/mlflow-artifacts/mpu/create/x").is_some());
     }

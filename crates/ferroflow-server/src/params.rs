@@ -305,9 +305,17 @@ impl<S: Send + Sync> FromRequest<S> for Params {
             _ => {}
         }
         let body = Bytes::from_request(req, state).await.map_err(|e| {
-            HandlerError(ApiError::invalid_parameter(format!(
-                "Could not read the request body: {e}"
-            )))
+            // Past the limit with no Content-Length to refuse it by (http::guard_request does).
+            if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                HandlerError(ApiError::new(
+                    ferroflow_types::ErrorCode::RequestTooLarge,
+                    format!("The request body is larger than the {MAX_JSON_BODY} bytes this endpoint accepts."),
+                ))
+            } else {
+                HandlerError(ApiError::invalid_parameter(format!(
+                    "Could not read the request body: {e}"
+                )))
+            }
         })?;
         if body.iter().all(u8::is_ascii_whitespace) {
             return Ok(Params {

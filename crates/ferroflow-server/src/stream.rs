@@ -75,15 +75,14 @@ pub async fn metric_history(
 ) -> HandlerResult<Response> {
     let (tx, mut rx) = mpsc::channel::<Vec<Metric>>(CHANNEL_CHUNKS);
     let sink = channel_sink(tx);
-    let mut task =
-        tokio::spawn(async move { store.stream_metric_history(query, sink).await });
+    let mut task = tokio::spawn(async move { store.stream_metric_history(query, sink).await });
     // Errors found before the first point (a bad run id, the database down) get a proper
     // error answer; later ones can only cut the response short.
     let first = rx.recv().await;
     let Some(first) = first else {
-        let token = (&mut task)
-            .await
-            .map_err(|e| HandlerError::from(ferroflow_types::ApiError::internal(e.to_string())))??;
+        let token = (&mut task).await.map_err(|e| {
+            HandlerError::from(ferroflow_types::ApiError::internal(e.to_string()))
+        })??;
         let body = if token.is_some() {
             let mut b = b"{".to_vec();
             b.extend_from_slice(&closing(false, token));

@@ -9,6 +9,9 @@ use std::fmt;
 pub enum ErrorCode {
     InvalidParameterValue,
     BadRequest,
+    /// A request body past the endpoint's limit: `BAD_REQUEST` with status 413 (MLflow sets
+    /// no limit, so it has no code of its own for this).
+    RequestTooLarge,
     ResourceAlreadyExists,
     ResourceDoesNotExist,
     NotFound,
@@ -30,7 +33,7 @@ impl ErrorCode {
     pub fn as_str(self) -> &'static str {
         match self {
             ErrorCode::InvalidParameterValue => "INVALID_PARAMETER_VALUE",
-            ErrorCode::BadRequest => "BAD_REQUEST",
+            ErrorCode::BadRequest | ErrorCode::RequestTooLarge => "BAD_REQUEST",
             ErrorCode::ResourceAlreadyExists => "RESOURCE_ALREADY_EXISTS",
             ErrorCode::ResourceDoesNotExist => "RESOURCE_DOES_NOT_EXIST",
             ErrorCode::NotFound => "NOT_FOUND",
@@ -54,6 +57,7 @@ impl ErrorCode {
             ErrorCode::InvalidParameterValue
             | ErrorCode::BadRequest
             | ErrorCode::ResourceAlreadyExists => 400,
+            ErrorCode::RequestTooLarge => 413,
             ErrorCode::Unauthenticated => 401,
             ErrorCode::PermissionDenied => 403,
             ErrorCode::ResourceDoesNotExist | ErrorCode::NotFound | ErrorCode::EndpointNotFound => {

@@ -347,7 +347,9 @@ async fn run(args: ServerArgs) -> Result<(), String> {
             http_limits: ferroflow_server::http::HttpLimits {
                 max_connections: args.max_connections.max(1),
                 keep_alive_timeout: std::time::Duration::from_secs(args.keep_alive_timeout.max(1)),
-                header_read_timeout: std::time::Duration::from_secs(args.header_read_timeout.max(1)),
+                header_read_timeout: std::time::Duration::from_secs(
+                    args.header_read_timeout.max(1),
+                ),
                 body_read_timeout: std::time::Duration::from_secs(args.body_read_timeout.max(1)),
             },
         }),

@@ -8,9 +8,9 @@ use std::path::{Path, PathBuf};
 
 use async_trait::async_trait;
 use ferroflow_store::{
-    BulkIntervalQuery, ChunkSink, CreateLoggedModel, CreateRun, LogBatch, MetricHistoryQuery, Page, RunMetric,
-    SearchExperiments, SearchLoggedModels, SearchRuns, StoreError, StoreResult, TrackingStore,
-    UpdateRun,
+    BulkIntervalQuery, ChunkSink, CreateLoggedModel, CreateRun, LogBatch, MetricHistoryQuery, Page,
+    RunMetric, SearchExperiments, SearchLoggedModels, SearchRuns, StoreError, StoreResult,
+    TrackingStore, UpdateRun,
 };
 use ferroflow_types::limits::INF_SUBSTITUTE;
 use ferroflow_types::tracking::{
