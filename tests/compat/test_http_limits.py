@@ -305,3 +305,37 @@ def test_a_long_history_streams_in_bounded_memory(limited):
                     params={"run_id": run_id, "metric_key": "loss", "max_results": 1000,
                             "page_token": page["next_page_token"]})
     assert r.json()["metrics"][0]["step"] == 1000
+
+
+def test_a_big_page_of_runs_streams_in_bounded_memory(limited):
+    s = limited()
+    session = requests.Session()
+    exp_id = session.post(s.api + "/experiments/create", json={"name": "wide"}).json()["experiment_id"]
+    runs = 4000
+    for i in range(runs):
+        run_id = session.post(s.api + "/runs/create", json={"experiment_id": exp_id}).json()["run"]["info"]["run_id"]
+        r = session.post(s.api + "/runs/log-batch", json={
+            "run_id": run_id,
+            "params": [{"key": f"param_{j}", "value": f"value-{i}-{j}" * 4} for j in range(10)],
+            "metrics": [{"key": f"metric_{j}", "value": i * 0.5 + j, "timestamp": 1, "step": 0}
+                        for j in range(10)],
+        })
+        assert r.status_code == 200, r.text
+    peak_before = s.status("VmHWM")
+    for _ in range(3):
+        r = session.post(s.api + "/runs/search",
+                         json={"experiment_ids": [exp_id], "max_results": 50_000}, stream=True)
+        assert r.status_code == 200
+        body = json.loads(b"".join(r.iter_content(1 << 20)))
+        assert len(body["runs"]) == runs
+        assert len(body["runs"][0]["data"]["params"]) == 10
+        assert "next_page_token" not in body
+    grown = s.status("VmHWM") - peak_before
+    assert grown < 25, f"peak RSS grew by {grown} MB while answering a page of {runs} runs"
+    # pages and their tokens are unchanged
+    r = session.post(s.api + "/runs/search", json={"experiment_ids": [exp_id], "max_results": 1500})
+    page = r.json()
+    assert len(page["runs"]) == 1500 and page["next_page_token"]
+    r = session.post(s.api + "/runs/search", json={"experiment_ids": [exp_id], "max_results": 3000,
+                                                   "page_token": page["next_page_token"]})
+    assert len(r.json()["runs"]) == 2500 and "next_page_token" not in r.json()

@@ -8,14 +8,15 @@
 //! The body is MLflow's JSON: `{"metrics": [...], "next_page_token": "..."}`, with the list
 //! left out when empty, as MLflow's protobuf JSON leaves it out.
 
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::{Body, Bytes};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use ferroflow_store::{ChunkSink, MetricHistoryQuery, TrackingStore};
-use ferroflow_types::tracking::Metric;
+use ferroflow_store::{ChunkSink, MetricHistoryQuery, SearchRuns, StoreResult, TrackingStore};
+use ferroflow_types::tracking::{Metric, Run};
 use serde::Serialize;
 use tokio::sync::mpsc;
 
@@ -68,43 +69,48 @@ fn closing(list_open: bool, token: Option<String>) -> Bytes {
     Bytes::from(out)
 }
 
-/// `metrics/get-history`, streamed.
-pub async fn metric_history(
-    store: Arc<dyn TrackingStore>,
-    query: MetricHistoryQuery,
-) -> HandlerResult<Response> {
-    let (tx, mut rx) = mpsc::channel::<Vec<Metric>>(CHANNEL_CHUNKS);
-    let sink = channel_sink(tx);
-    let mut task = tokio::spawn(async move { store.stream_metric_history(query, sink).await });
-    // Errors found before the first point (a bad run id, the database down) get a proper
-    // error answer; later ones can only cut the response short.
-    let first = rx.recv().await;
-    let Some(first) = first else {
+/// A list answer `{"<field>": [...], "next_page_token": ...}` written as the store produces
+/// it: `produce` gets the sink and resolves to the next page's token.
+pub async fn list<T, F, Fut>(field: &'static str, produce: F) -> HandlerResult<Response>
+where
+    T: Serialize + Send + 'static,
+    F: FnOnce(ChunkSink<T>) -> Fut,
+    Fut: Future<Output = StoreResult<Option<String>>> + Send + 'static,
+{
+    let (tx, mut rx) = mpsc::channel::<Vec<T>>(CHANNEL_CHUNKS);
+    let mut task = tokio::spawn(produce(channel_sink(tx)));
+    // Errors found before the first item (a bad id, the database down) get a proper error
+    // answer; later ones can only cut the response short.
+    let Some(first) = rx.recv().await else {
         let token = (&mut task).await.map_err(|e| {
             HandlerError::from(ferroflow_types::ApiError::internal(e.to_string()))
         })??;
-        let body = if token.is_some() {
-            let mut b = b"{".to_vec();
-            b.extend_from_slice(&closing(false, token));
-            Bytes::from(b)
-        } else {
-            Bytes::from_static(b"{}")
+        let body = match token {
+            Some(_) => {
+                let mut b = b"{".to_vec();
+                b.extend_from_slice(&closing(false, token));
+                Bytes::from(b)
+            }
+            None => Bytes::from_static(b"{}"),
         };
         return Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response());
     };
-    struct State {
-        first: Option<Vec<Metric>>,
-        rx: mpsc::Receiver<Vec<Metric>>,
-        task: Option<tokio::task::JoinHandle<ferroflow_store::StoreResult<Option<String>>>>,
+    struct Stream<T> {
+        open: Option<(Vec<T>, &'static str)>,
+        rx: mpsc::Receiver<Vec<T>>,
+        task: Option<tokio::task::JoinHandle<StoreResult<Option<String>>>>,
     }
-    let state = State {
-        first: Some(first),
+    let state = Stream {
+        open: Some((first, field)),
         rx,
         task: Some(task),
     };
-    let body = futures::stream::unfold(state, |mut st| async move {
-        if let Some(chunk) = st.first.take() {
-            return Some((Ok(encode(b"{\"metrics\":[", &chunk)), st));
+    let body = futures::stream::unfold(state, move |mut st| async move {
+        if let Some((chunk, field)) = st.open.take() {
+            return Some((
+                Ok(encode(format!("{{\"{field}\":[").as_bytes(), &chunk)),
+                st,
+            ));
         }
         if let Some(chunk) = st.rx.recv().await {
             return Some((Ok(encode(b",", &chunk)), st));
@@ -113,7 +119,7 @@ pub async fn metric_history(
         match task.await {
             Ok(Ok(token)) => Some((Ok(closing(true, token)), st)),
             Ok(Err(e)) => {
-                tracing::warn!(error = %e, "metric history cut short");
+                tracing::warn!(error = %e, field, "streamed answer cut short");
                 Some((Err(std::io::Error::other(e.to_string())), st))
             }
             Err(e) => Some((Err(std::io::Error::other(e.to_string())), st)),
@@ -124,6 +130,28 @@ pub async fn metric_history(
         Body::from_stream(body),
     )
         .into_response())
+}
+
+/// `metrics/get-history`, streamed.
+pub async fn metric_history(
+    store: Arc<dyn TrackingStore>,
+    query: MetricHistoryQuery,
+) -> HandlerResult<Response> {
+    list("metrics", move |sink: ChunkSink<Metric>| async move {
+        store.stream_metric_history(query, sink).await
+    })
+    .await
+}
+
+/// `runs/search`, streamed (a page may hold 50,000 runs).
+pub async fn search_runs(
+    store: Arc<dyn TrackingStore>,
+    query: SearchRuns,
+) -> HandlerResult<Response> {
+    list("runs", move |sink: ChunkSink<Run>| async move {
+        store.stream_search_runs(query, sink).await
+    })
+    .await
 }
 
 #[cfg(test)]

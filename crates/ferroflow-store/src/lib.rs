@@ -202,6 +202,13 @@ pub trait TrackingStore: Send + Sync + 'static {
     /// `mlflow.log-model.history` tag.
     async fn record_logged_model(&self, run_id: &str, model_json: String) -> StoreResult<()>;
     async fn search_runs(&self, query: SearchRuns) -> StoreResult<Page<Run>>;
+    /// [`search_runs`](TrackingStore::search_runs), handing the page's runs to `sink` a few
+    /// hundred at a time; returns the next page's token.
+    async fn stream_search_runs(
+        &self,
+        query: SearchRuns,
+        sink: ChunkSink<Run>,
+    ) -> StoreResult<Option<String>>;
 
     async fn create_logged_model(&self, model: CreateLoggedModel) -> StoreResult<LoggedModel>;
     async fn get_logged_model(

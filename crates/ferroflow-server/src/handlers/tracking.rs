@@ -717,7 +717,10 @@ pub async fn log_inputs(State(app): State<AppState>, params: Params) -> JsonResu
     empty()
 }
 
-pub async fn search_runs(State(app): State<AppState>, params: Params) -> JsonResult {
+pub async fn search_runs(
+    State(app): State<AppState>,
+    params: Params,
+) -> HandlerResult<axum::response::Response> {
     let max_results = params
         .opt_i64("max_results")?
         .unwrap_or(SEARCH_RUNS_DEFAULT_MAX_RESULTS);
@@ -726,18 +729,15 @@ pub async fn search_runs(State(app): State<AppState>, params: Params) -> JsonRes
         ferroflow_search::parse_run_filter(&params.opt_str("filter")?.unwrap_or_default())?;
     let order_by = ferroflow_search::parse_run_order_by(&order_by(&params)?)?;
     let offset = parse_page_token(params.opt_str("page_token")?.as_deref())?;
-    let page = app
-        .store
-        .search_runs(SearchRuns {
-            experiment_ids: experiment_ids(&params)?,
-            filter,
-            order_by,
-            view_type: view_type(&params, "run_view_type")?,
-            max_results,
-            offset,
-        })
-        .await?;
-    Ok(list_response("runs", &page.items, page.next_page_token))
+    let query = SearchRuns {
+        experiment_ids: experiment_ids(&params)?,
+        filter,
+        order_by,
+        view_type: view_type(&params, "run_view_type")?,
+        max_results,
+        offset,
+    };
+    crate::stream::search_runs(app.store.clone(), query).await
 }
 
 /// A search's `experiment_ids`, each once, refused past

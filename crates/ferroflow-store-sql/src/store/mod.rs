@@ -395,6 +395,41 @@ fn for_each_run_row(
     Ok(())
 }
 
+/// The ids of a page of `runs/search`, in order, and the next page's token.
+fn search_run_ids(conn: &mut dyn Db, q: &SearchRuns) -> Result<Page<String>, Wrapped> {
+    let ids = q
+        .experiment_ids
+        .iter()
+        .map(|e| require_experiment_id(e))
+        .collect::<Result<Vec<i64>, _>>()?;
+    if ids.is_empty() {
+        return Ok(Page {
+            items: Vec::new(),
+            next_page_token: None,
+        });
+    }
+    let (joins, order, inner) = query::run_order_by(conn.dialect(), &q.order_by, &q.filter);
+    let stages = q.view_type.lifecycle_stages();
+    let mut f = Fragment::new(format!("SELECT runs.run_uuid FROM runs{} WHERE runs.experiment_id IN ({}) AND runs.lifecycle_stage IN ({})", joins.sql, placeholders(ids.len()), placeholders(stages.len())));
+    f.params.extend(joins.params);
+    f.params.extend(ids.iter().map(|i| Value::Int(*i)));
+    f.params
+        .extend(stages.iter().map(|s| Value::Text(s.to_string())));
+    let filter = query::run_filter(conn.dialect(), &q.filter, &inner);
+    if !filter.sql.is_empty() {
+        f.sql.push_str(" AND ");
+        f.sql.push_str(&filter.sql);
+        f.params.extend(filter.params);
+    }
+    f.sql.push_str(" ORDER BY ");
+    f.sql.push_str(&order);
+    f.sql.push_str(" LIMIT ? OFFSET ?");
+    f.params.push(Value::Int(q.max_results + 1));
+    f.params.push(Value::Int(q.offset));
+    let run_ids = conn.query_strings(&f.sql, &f.params)?;
+    Ok(paged(run_ids, q.max_results, q.offset))
+}
+
 /// Loads whole runs (info, params, latest metrics, tags, inputs, outputs) for `ids`, in the
 /// order given, with a fixed number of queries per chunk of ids.
 fn load_runs(conn: &mut dyn Db, ids: &[String]) -> Result<Vec<Run>, Wrapped> {
@@ -1285,31 +1320,42 @@ for t in &input.tags {
 
     async fn search_runs(&self, q: SearchRuns) -> StoreResult<Page<Run>> {
         self.read(move |conn| {
-            let ids = q.experiment_ids.iter().map(|e| require_experiment_id(e)).collect::<Result<Vec<i64>, _>>()?;
-            if ids.is_empty() {
-                return Ok(Page { items: Vec::new(), next_page_token: None });
-            }
-            let (joins, order, inner) = query::run_order_by(conn.dialect(), &q.order_by, &q.filter);
-            let stages = q.view_type.lifecycle_stages();
-            let mut f = Fragment::new(format!("SELECT runs.run_uuid FROM runs{} WHERE runs.experiment_id IN ({}) AND runs.lifecycle_stage IN ({})", joins.sql, placeholders(ids.len()), placeholders(stages.len())));
-            f.params.extend(joins.params);
-            f.params.extend(ids.iter().map(|i| Value::Int(*i)));
-            f.params.extend(stages.iter().map(|s| Value::Text(s.to_string())));
-            let filter = query::run_filter(conn.dialect(), &q.filter, &inner);
-            if !filter.sql.is_empty() {
-                f.sql.push_str(" AND ");
-                f.sql.push_str(&filter.sql);
-                f.params.extend(filter.params);
-            }
-            f.sql.push_str(" ORDER BY ");
-            f.sql.push_str(&order);
-            f.sql.push_str(" LIMIT ? OFFSET ?");
-            f.params.push(Value::Int(q.max_results + 1));
-            f.params.push(Value::Int(q.offset));
-            let run_ids = conn.query_strings(&f.sql, &f.params)?;
-            let page = paged(run_ids, q.max_results, q.offset);
+            let page = search_run_ids(conn, &q)?;
             let runs = load_runs(conn, &page.items)?;
-            Ok(Page { items: runs, next_page_token: page.next_page_token })
+            Ok(Page {
+                items: runs,
+                next_page_token: page.next_page_token,
+            })
+        })
+        .await
+    }
+
+    async fn stream_search_runs(
+        &self,
+        q: SearchRuns,
+        sink: ChunkSink<Run>,
+    ) -> StoreResult<Option<String>> {
+        let sink = std::sync::Mutex::new(sink);
+        let sent = std::sync::atomic::AtomicBool::new(false);
+        self.read(move |conn| {
+            use std::sync::atomic::Ordering;
+            if sent.load(Ordering::Relaxed) {
+                return err(StoreError::Unavailable(
+                    "the database connection was lost while the runs were being sent".into(),
+                ));
+            }
+            let page = search_run_ids(conn, &q)?;
+            let mut sink = sink.lock().unwrap_or_else(|p| p.into_inner());
+            for ids in page.items.chunks(IN_CHUNK) {
+                let runs = load_runs(conn, ids)?;
+                sent.store(true, Ordering::Relaxed);
+                if !(*sink)(runs) {
+                    return err(StoreError::Unavailable(
+                        "the client stopped reading the runs".into(),
+                    ));
+                }
+            }
+            Ok(page.next_page_token)
         })
         .await
     }
