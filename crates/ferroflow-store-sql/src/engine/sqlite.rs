@@ -60,9 +60,11 @@ fn open_connection(path: &Path) -> Result<Connection, rusqlite::Error> {
 
 /// Per-connection settings. Foreign keys and case-sensitive LIKE match MLflow's own SQLite
 /// connections; WAL + synchronous=NORMAL give durable commits without an fsync per commit.
+/// Each connection caches at most 8 MB of pages; sorts bigger than that spill to temporary
+/// files instead of growing the process (temp_store = FILE).
 fn configure(conn: &Connection) -> Result<(), rusqlite::Error> {
     conn.execute_batch(
-        "PRAGMA foreign_keys = ON; PRAGMA case_sensitive_like = ON; PRAGMA synchronous = NORMAL; PRAGMA temp_store = MEMORY; PRAGMA cache_size = -8000;",
+        "PRAGMA foreign_keys = ON; PRAGMA case_sensitive_like = ON; PRAGMA synchronous = NORMAL; PRAGMA temp_store = FILE; PRAGMA cache_size = -8000;",
     )
 }
 
