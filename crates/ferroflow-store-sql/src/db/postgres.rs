@@ -204,12 +204,17 @@ impl PgConn {
             Some(tls) => target.config.connect(tls.clone()),
             None => target.config.connect(NoTls),
         };
-        let client = connected.map_err(|e| {
+        let mut client = connected.map_err(|e| {
             let mut err = map_error(e);
             // Every failure to connect (refused, bad password, no database) is a connection failure.
             err.kind = DbErrorKind::Connection;
             err
         })?;
+        // Statements are prepared once per connection and run with new values each time.
+        // After five runs PostgreSQL may switch to a generic plan that ignores the values: for
+        // "this run's rows at these 500 steps" it then scans the run's million rows. Plan for
+        // the values every time (PostgreSQL 12+; older servers keep their default).
+        let _ = client.batch_execute("SET plan_cache_mode = force_custom_plan");
         Ok(PgConn {
             client,
             statements: HashMap::new(),

@@ -436,17 +436,36 @@ impl HistoryCache {
         let mut want = wanted.iter().peekable();
         let mut consistent = true;
         for chunk in steps.chunks(STEP_CHUNK) {
+            // No ORDER BY: PostgreSQL would then keep the index's order by filtering the
+            // run's every row instead of seeking the listed steps. The rows (a bounded few)
+            // are put in MLflow's order here.
             let sql = format!(
-                "SELECT \"key\", value, timestamp, step, is_nan FROM {} WHERE run_uuid = ? AND \"key\" = ? AND step IN ({}) ORDER BY step, timestamp, value, is_nan",
+                "SELECT \"key\", value, timestamp, step, is_nan FROM {} WHERE run_uuid = ? AND \"key\" = ? AND step IN ({})",
                 db.dialect().metrics_by_run_key_step(),
                 placeholders(chunk.len())
             );
             let mut params: Vec<Value> = args![run_id, metric_key].into();
             params.extend(chunk.iter().map(|s| Value::Int(*s)));
+            let mut rows: Vec<(i64, i64, f64, bool, Metric)> = Vec::new();
+            db.query(&sql, &params, &mut |r| {
+                rows.push((
+                    r.get(3)?,
+                    r.get(2)?,
+                    r.get(1)?,
+                    r.get(4)?,
+                    super::metric_from_history_row(r)?,
+                ));
+                Ok(())
+            })?;
+            rows.sort_by(|a, b| {
+                (a.0, a.1)
+                    .cmp(&(b.0, b.1))
+                    .then(a.2.partial_cmp(&b.2).unwrap_or(std::cmp::Ordering::Equal))
+                    .then(a.3.cmp(&b.3))
+            });
             let mut current: Option<(i64, u64)> = None; // (step, rows seen at it)
             let mut seen_per_step: Vec<(i64, u64)> = Vec::new();
-            db.query(&sql, &params, &mut |r| {
-                let step: i64 = r.get(3)?;
+            for (step, _, _, _, metric) in rows {
                 let n = match current {
                     Some((s, n)) if s == step => n + 1,
                     Some(prev) => {
@@ -458,10 +477,9 @@ impl HistoryCache {
                 current = Some((step, n));
                 if want.peek() == Some(&&(step, n)) {
                     want.next();
-                    out.push(super::metric_from_history_row(r)?);
+                    out.push(metric);
                 }
-                Ok(())
-            })?;
+            }
             seen_per_step.extend(current);
             consistent &= seen_per_step.len() == chunk.len()
                 && seen_per_step
