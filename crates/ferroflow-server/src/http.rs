@@ -16,11 +16,12 @@
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use axum::body::Body;
+use axum::body::{Body, Bytes};
 use axum::extract::Request;
 use axum::http::{header, Method, StatusCode};
 use axum::response::Response;
@@ -96,8 +97,29 @@ pub async fn serve_with_limits(
             _ = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
-        let io = hyper_util::rt::TokioIo::new(GuardedIo::new(stream, limits.keep_alive_timeout));
-        let service = hyper_util::service::TowerToHyperService::new(app.clone());
+        let activity = Arc::new(Activity::default());
+        let io = hyper_util::rt::TokioIo::new(GuardedIo::new(
+            stream,
+            limits.keep_alive_timeout,
+            activity.clone(),
+        ));
+        let app = app.clone();
+        let service =
+            hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+                let guard = activity.begin();
+                let app = app.clone();
+                async move {
+                    let resp = tower::ServiceExt::oneshot(app, req).await;
+                    resp.map(|r| {
+                        r.map(|inner| {
+                            Body::new(TrackedBody {
+                                inner,
+                                _guard: guard,
+                            })
+                        })
+                    })
+                }
+            });
         let conn = builder.serve_connection(io, service);
         let conn = graceful.watch(conn);
         tokio::spawn(async move {
@@ -117,14 +139,72 @@ pub async fn serve_with_limits(
     Ok(())
 }
 
+/// What a connection's requests are doing, shared by its [`GuardedIo`] and its service: a
+/// connection is idle only when no answer is open and nothing new has arrived since the last
+/// one ended (an answer may pause for long between writes: a slow database page, an object
+/// store that stalls).
+#[derive(Default)]
+pub struct Activity {
+    /// Answers whose body has not been dropped yet.
+    open: AtomicUsize,
+    /// Bumped each time an answer's body is dropped.
+    finished: AtomicU64,
+}
+
+impl Activity {
+    fn begin(self: &Arc<Self>) -> AnswerGuard {
+        self.open.fetch_add(1, Ordering::SeqCst);
+        AnswerGuard(self.clone())
+    }
+}
+
+/// Held by an answer's body; its drop ends the answer.
+struct AnswerGuard(Arc<Activity>);
+
+impl Drop for AnswerGuard {
+    fn drop(&mut self) {
+        self.0.finished.fetch_add(1, Ordering::SeqCst);
+        self.0.open.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// An answer's body, unchanged, that tells [`Activity`] when it is done with.
+struct TrackedBody {
+    inner: Body,
+    _guard: AnswerGuard,
+}
+
+impl http_body::Body for TrackedBody {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Bytes>, axum::Error>>> {
+        Pin::new(&mut self.get_mut().inner).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
+}
+
 /// A TCP stream that closes itself when idle between requests and rewrites hyper's empty
 /// automatic error answers into JSON ones (see the module notes).
 pub struct GuardedIo<S> {
     inner: S,
     keep_alive: Duration,
-    /// When the connection last had something to do (opened, or finished writing).
+    activity: Arc<Activity>,
+    /// `activity.finished` when last looked at.
+    seen_finished: u64,
+    /// When the connection last had something to do (opened, wrote, finished an answer).
     idle_since: Instant,
-    /// Bytes arrived since the last write: a request is being read or handled.
+    /// Bytes arrived since the last answer ended: a request is being read or handled.
     busy: bool,
     /// A write is waiting on the client: the connection is not idle.
     write_blocked: bool,
@@ -134,17 +214,36 @@ pub struct GuardedIo<S> {
 }
 
 impl<S> GuardedIo<S> {
-    pub fn new(inner: S, keep_alive: Duration) -> Self {
+    pub fn new(inner: S, keep_alive: Duration, activity: Arc<Activity>) -> Self {
         let now = Instant::now();
         GuardedIo {
             inner,
             keep_alive,
+            activity,
+            seen_finished: 0,
             idle_since: now,
             busy: false,
             write_blocked: false,
             sleep: Box::pin(tokio::time::sleep_until(now + keep_alive)),
             replacement: None,
         }
+    }
+}
+
+impl<S> GuardedIo<S> {
+    /// Waiting for a next request: no answer open, nothing arrived since the last one
+    /// ended, no write waiting on the client.
+    fn is_idle(&mut self) -> bool {
+        let finished = self.activity.finished.load(Ordering::SeqCst);
+        let open = self.activity.open.load(Ordering::SeqCst);
+        if finished != self.seen_finished {
+            self.seen_finished = finished;
+            if open == 0 {
+                self.busy = false;
+                self.idle_since = Instant::now();
+            }
+        }
+        open == 0 && !self.busy && !self.write_blocked
     }
 }
 
@@ -163,7 +262,7 @@ impl<S: AsyncRead + Unpin> AsyncRead for GuardedIo<S> {
                 }
                 Poll::Ready(Ok(()))
             }
-            Poll::Pending if !this.busy && !this.write_blocked => {
+            Poll::Pending if this.is_idle() => {
                 let deadline = this.idle_since + this.keep_alive;
                 if this.sleep.deadline() != deadline {
                     this.sleep.as_mut().reset(deadline);
@@ -201,7 +300,6 @@ impl<S: AsyncWrite + Unpin> GuardedIo<S> {
 
     fn wrote(&mut self) {
         self.idle_since = Instant::now();
-        self.busy = false;
         self.write_blocked = false;
     }
 }
