@@ -502,19 +502,31 @@ impl HistoryCache {
         range: Option<(i64, i64)>,
         max_results: i64,
     ) -> Result<Vec<Metric>, Wrapped> {
-        let mut sql = format!(
-            "SELECT COUNT(*) FROM {} WHERE run_uuid = ? AND \"key\" = ?",
-            db.dialect().metrics_by_run_key_step()
-        );
-        let mut params: Vec<Value> = args![run_id, metric_key].into();
-        if let Some((s, e)) = range {
-            sql.push_str(" AND step >= ? AND step <= ?");
-            params.extend(args![s, e]);
-        }
+        let (sql, params) = run_metric_rows(db, "COUNT(*)", run_id, metric_key, range);
         let total: i64 = db.query_opt(&sql, &params, |r| r.get(0))?.unwrap_or(0);
         let positions = sample_positions(total.max(0) as u64, max_results.max(1) as u64);
         scan_sample(db, run_id, metric_key, range, &positions, 0)
     }
+}
+
+/// `SELECT <columns>` over a run's rows of one metric, within `range` when given.
+fn run_metric_rows(
+    db: &mut dyn Db,
+    columns: &str,
+    run_id: &str,
+    metric_key: &str,
+    range: Option<(i64, i64)>,
+) -> (String, Vec<Value>) {
+    let mut sql = format!(
+        "SELECT {columns} FROM {} WHERE run_uuid = ? AND \"key\" = ?",
+        db.dialect().metrics_by_run_key_step()
+    );
+    let mut params: Vec<Value> = args![run_id, metric_key].into();
+    if let Some((s, e)) = range {
+        sql.push_str(" AND step >= ? AND step <= ?");
+        params.extend(args![s, e]);
+    }
+    (sql, params)
 }
 
 /// Walks the ordered rows and keeps those at `positions` (absolute positions, `offset` rows
@@ -530,15 +542,13 @@ fn scan_sample(
     if positions.is_empty() {
         return Ok(Vec::new());
     }
-    let mut sql = format!(
-        "SELECT \"key\", value, timestamp, step, is_nan FROM {} WHERE run_uuid = ? AND \"key\" = ?",
-        db.dialect().metrics_by_run_key_step()
+    let (mut sql, params) = run_metric_rows(
+        db,
+        "\"key\", value, timestamp, step, is_nan",
+        run_id,
+        metric_key,
+        range,
     );
-    let mut params: Vec<Value> = args![run_id, metric_key].into();
-    if let Some((s, e)) = range {
-        sql.push_str(" AND step >= ? AND step <= ?");
-        params.extend(args![s, e]);
-    }
     sql.push_str(" ORDER BY step, timestamp, value, is_nan");
     let mut out = Vec::with_capacity(positions.len());
     let mut next = positions.iter().map(|p| p - offset).peekable();
