@@ -175,24 +175,36 @@ async fn scenario(store: SqlStore) -> Vec<String> {
         .collect();
     latest.sort();
     out.push(latest.join(","));
-    let found = store
-        .search_runs(SearchRuns {
-            experiment_ids: vec![exp.clone()],
-            filter: ferroflow_search::parse_run_filter(
-                "metrics.loss < 0.03 and params.lr LIKE '0.%'",
-            )
-            .expect("filter"),
-            order_by: ferroflow_search::parse_run_order_by(&["metrics.loss DESC".into()])
-                .expect("order"),
-            view_type: ViewType::ActiveOnly,
-            max_results: 10,
-            offset: 0,
+    let found = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = {
+        let found = found.clone();
+        Box::new(move |runs: Vec<ferroflow_types::tracking::Run>| {
+            found.lock().expect("lock").extend(runs);
+            true
         })
+    };
+    store
+        .stream_search_runs(
+            SearchRuns {
+                experiment_ids: vec![exp.clone()],
+                filter: ferroflow_search::parse_run_filter(
+                    "metrics.loss < 0.03 and params.lr LIKE '0.%'",
+                )
+                .expect("filter"),
+                order_by: ferroflow_search::parse_run_order_by(&["metrics.loss DESC".into()])
+                    .expect("order"),
+                view_type: ViewType::ActiveOnly,
+                max_results: 10,
+                offset: 0,
+            },
+            sink,
+        )
         .await
         .expect("search");
     out.push(
         found
-            .items
+            .lock()
+            .expect("lock")
             .iter()
             .map(|r| r.info.run_name.clone())
             .collect::<Vec<_>>()

@@ -201,9 +201,8 @@ pub trait TrackingStore: Send + Sync + 'static {
     /// Legacy `runs/log-model`: appends the model's JSON to the run's
     /// `mlflow.log-model.history` tag.
     async fn record_logged_model(&self, run_id: &str, model_json: String) -> StoreResult<()>;
-    async fn search_runs(&self, query: SearchRuns) -> StoreResult<Page<Run>>;
-    /// [`search_runs`](TrackingStore::search_runs), handing the page's runs to `sink` a few
-    /// hundred at a time; returns the next page's token.
+    /// A page of `runs/search`, handed to `sink` a few hundred runs at a time (a page may
+    /// hold 50,000); returns the next page's token.
     async fn stream_search_runs(
         &self,
         query: SearchRuns,

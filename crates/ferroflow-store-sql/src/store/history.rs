@@ -148,9 +148,10 @@ impl StepCounts {
         rows
     }
 
-    /// Memory this entry holds, for the cache's budget.
+    /// Memory an entry holds, for the cache's budget: the segments plus what every entry
+    /// costs besides (its key's two strings, the map slot, the entry itself).
     pub fn bytes(&self) -> usize {
-        self.segments.capacity() * std::mem::size_of::<Segment>() + 64
+        self.segments.capacity() * std::mem::size_of::<Segment>() + 256
     }
 
     /// The (step, n-th row within the step) of each position (ascending, counted from the
@@ -384,18 +385,23 @@ impl HistoryCache {
             e.dirty_from = None;
         } // else: a write came in while counting; it stays marked
         state.bytes = state.bytes - old_size + size;
-        // Over budget: drop the least recently used entries.
-        while state.bytes > self.budget() {
-            let Some(oldest) = state
+        // Over budget: one pass drops the least recently used entries down to 90% of it, so
+        // a full cache does not look through every entry on each insert.
+        let budget = self.budget();
+        if state.bytes > budget {
+            let mut by_age: Vec<(Instant, (String, String))> = state
                 .entries
                 .iter()
-                .min_by_key(|(_, e)| e.used)
-                .map(|(k, _)| k.clone())
-            else {
-                break;
-            };
-            if let Some(e) = state.entries.remove(&oldest) {
-                state.bytes -= e.counts.bytes();
+                .map(|(k, e)| (e.used, k.clone()))
+                .collect();
+            by_age.sort_unstable_by_key(|(used, _)| *used);
+            for (_, k) in by_age {
+                if state.bytes <= budget / 10 * 9 {
+                    break;
+                }
+                if let Some(e) = state.entries.remove(&k) {
+                    state.bytes -= e.counts.bytes();
+                }
             }
         }
     }
@@ -612,6 +618,42 @@ mod tests {
         assert_eq!(c.rows_at(20), 1);
         assert_eq!(c.rows_at(25), 0);
         assert_eq!(c.rows_at(31), 2);
+    }
+
+    #[test]
+    fn the_cache_stays_within_its_budget_keeping_recent_entries() {
+        let cache = HistoryCache::new(40 * 256);
+        let latest = (0, 0, 0.0, false);
+        for i in 0..100 {
+            let key = (format!("run{i}"), "loss".to_string());
+            {
+                let mut state = cache.lock();
+                let counts = Arc::new(StepCounts::default());
+                state.bytes += counts.bytes();
+                state.entries.insert(
+                    key.clone(),
+                    Entry {
+                        counts,
+                        latest,
+                        built: Instant::now(),
+                        used: Instant::now(),
+                        dirty_from: Some(i64::MIN),
+                        generation: 0,
+                    },
+                );
+            }
+            cache.store(key, Arc::new(counts(&[(0, 1), (5, 1)])), latest, 0);
+        }
+        let state = cache.lock();
+        let real: usize = state.entries.values().map(|e| e.counts.bytes()).sum();
+        assert_eq!(state.bytes, real);
+        assert!(state.bytes <= 40 * 256, "{} bytes kept", state.bytes);
+        assert!(state
+            .entries
+            .contains_key(&("run99".to_string(), "loss".to_string())));
+        assert!(!state
+            .entries
+            .contains_key(&("run0".to_string(), "loss".to_string())));
     }
 
     #[test]

@@ -1318,18 +1318,6 @@ for t in &input.tags {
             .await
     }
 
-    async fn search_runs(&self, q: SearchRuns) -> StoreResult<Page<Run>> {
-        self.read(move |conn| {
-            let page = search_run_ids(conn, &q)?;
-            let runs = load_runs(conn, &page.items)?;
-            Ok(Page {
-                items: runs,
-                next_page_token: page.next_page_token,
-            })
-        })
-        .await
-    }
-
     async fn stream_search_runs(
         &self,
         q: SearchRuns,
