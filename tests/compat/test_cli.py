@@ -7,6 +7,7 @@ Ferroflow-only (MLflow's own CLI is not under test here).
 from __future__ import annotations
 
 import os
+from pathlib import Path
 import signal
 import sqlite3
 import subprocess
@@ -97,6 +98,28 @@ def test_sigterm_also_stops_cleanly(tmp_path):
     wait_healthy(f"http://127.0.0.1:{port}/health", proc)
     code, out = stop(proc, signal.SIGTERM)
     assert code == 0 and "shut down cleanly" in out, out
+
+
+def _server_environ(pid: int) -> dict[str, str]:
+    raw = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    return dict(item.decode(errors="replace").partition("=")[::2] for item in raw if item)
+
+
+@pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="reads /proc")
+def test_the_server_runs_with_two_malloc_arenas_unless_told_otherwise(tmp_path):
+    for env, expected in (({}, "2"), ({"MALLOC_ARENA_MAX": "4"}, "4")):
+        port = free_port()
+        base = {k: v for k, v in os.environ.items() if k != "MALLOC_ARENA_MAX"}
+        proc = subprocess.Popen(
+            [str(FERROFLOW_BIN), "server", "--port", str(port)], cwd=tmp_path,
+            env={**base, **env}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        try:
+            wait_healthy(f"http://127.0.0.1:{port}/health", proc)
+            # the same process (its pid is the one started), now with the limit
+            assert _server_environ(proc.pid).get("MALLOC_ARENA_MAX") == expected
+        finally:
+            code, out = stop(proc, signal.SIGTERM)
+        assert code == 0 and "shut down cleanly" in out, out
 
 
 def test_mlflow_environment_variables_are_honoured(tmp_path):
